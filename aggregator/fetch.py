@@ -1,0 +1,426 @@
+"""Polite HTTP fetching on httpx.
+
+One :class:`Fetcher` is shared by a whole run, feeds and article pages
+alike, so its limits hold across everything we ask of an office:
+
+* at most ``per_host`` requests in flight per hostname (and ``concurrency``
+  overall); a slot is held only while a request and its body are in flight;
+* conditional GET (ETag / Last-Modified), with 304 returned as a result;
+* redirects followed by us, hop by hop, so every hop takes its own host's slot
+  and only http/https targets are allowed;
+* a size cap on the decoded body and a total deadline, so neither a huge
+  file, a gzip bomb nor a server dripping a byte a second can hold a run;
+* every failure, HTTP or network, comes out as one :class:`FetchError` with a
+  one-line message (the httpx error stays as ``__cause__``).
+
+The helpers (:func:`build_user_agent`, :func:`parse_retry_after`) are pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+
+import httpx
+
+from . import __version__
+from .exceptions import FetchError
+from .types import FetchResult
+
+__all__ = [
+    "DEFAULT_ACCEPT",
+    "PROJECT_URL",
+    "Fetcher",
+    "build_user_agent",
+    "format_bytes",
+    "parse_retry_after",
+]
+
+PROJECT_URL = "https://github.com/ipnews/ipnews"
+
+# Feeds first, then generic XML, then pages: servers doing content negotiation
+# hand us the feed when there is one.
+DEFAULT_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
+)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_RETRY_AFTER = timedelta(days=7)  # anything longer is a server bug, not a plan
+
+# Headers a redirect to another host must not carry (httpx drops them the same way).
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+_LOCATION_KEY = "ipnews.location"
+_DRAIN_LIMIT = 64 * 1024  # read small redirect/error bodies so the connection can be reused
+
+
+def build_user_agent(contact: str | None = None) -> str:
+    """``ipnews/<version> (+<contact>)``: tells an office who is polling and how to reach us."""
+    contact = " ".join((contact or "").split())  # no CR/LF smuggled into a header
+    return f"ipnews/{__version__} (+{contact or PROJECT_URL})"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
+    """When a server asks us to come back (delta-seconds or an HTTP-date), in UTC.
+
+    Junk, negative delays and dates in the past give None; anything beyond
+    seven days from ``now`` is capped there. A naive ``now`` is taken as UTC.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    now = now.astimezone(UTC)
+    limit = now + MAX_RETRY_AFTER
+    if value.isdecimal() and value.isascii():
+        seconds = int(value)
+        if seconds >= MAX_RETRY_AFTER.total_seconds():
+            return limit
+        return now + timedelta(seconds=seconds)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" and asctime dates: HTTP-dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    if when < now:
+        return None
+    return min(when, limit)
+
+
+def format_bytes(size: int) -> str:
+    """``10_000_000`` → ``"10 MB"`` (decimal units, as people read sizes)."""
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            break
+        value /= 1000
+    return f"{value:.3g} {unit}"
+
+
+def _format_seconds(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def _join_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Lower-cased names; repeated headers joined with ", "."""
+    joined: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
+
+
+def _reason(response: httpx.Response) -> str:
+    if response.reason_phrase:
+        return response.reason_phrase
+    try:
+        return HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return ""
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+_Fail = Callable[..., FetchError]  # builds a FetchError carrying the source id and URL
+
+
+class Fetcher:
+    """A shared, polite HTTP client; use as ``async with Fetcher(...) as fetcher``.
+
+    ``total_timeout`` bounds the time a ``get`` spends on the network (all
+    hops, body included); waiting for a free per-host slot does not count,
+    so a long queue of pages on one host does not time out by itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        per_host: int = 2,
+        concurrency: int = 16,
+        connect_timeout: float = 10,
+        read_timeout: float = 30,
+        total_timeout: float = 60,
+        max_bytes: int = 10_000_000,
+        max_redirects: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        if per_host < 1 or concurrency < 1:
+            raise ValueError("per_host and concurrency must be at least 1")
+        self.user_agent = user_agent
+        self.per_host = per_host
+        self.concurrency = concurrency
+        self.total_timeout = total_timeout
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.peak_in_flight: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._global_slots = asyncio.Semaphore(concurrency)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+            ),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            headers={"User-Agent": user_agent},
+            event_hooks={"response": [_hide_location]},
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- the one public operation ---------------------------------------------------
+
+    async def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        source_id: str | None = None,
+        accept: str | None = None,
+    ) -> FetchResult:
+        """GET ``url``; a 304 is a result (empty content), every failure a :class:`FetchError`."""
+
+        def fail(
+            message: str, *, status: int | None = None, retry_after: datetime | None = None
+        ) -> FetchError:
+            return FetchError(message, source_id=source_id, url=url, status=status, retry_after=retry_after)
+
+        request_headers = httpx.Headers({"User-Agent": self.user_agent, "Accept": DEFAULT_ACCEPT})
+        try:
+            request_headers.update(headers or {})
+        except (TypeError, ValueError, UnicodeError) as exc:
+            raise fail(f"invalid request header: {_one_line(str(exc))}") from exc
+        if accept:
+            request_headers["Accept"] = accept
+        # Set last, so per-source headers cannot replace the validators we hold.
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+
+        current = self._check_url(url, fail)
+        redirects: list[tuple[int, str]] = []
+        elapsed = 0.0  # time on the network: the total deadline's budget is spent from it
+        while True:
+            hop = await self._hop(current, request_headers, self.total_timeout - elapsed, fail)
+            elapsed += hop.elapsed
+            if hop.status not in REDIRECT_STATUSES:
+                return FetchResult(
+                    url=url,
+                    final_url=str(current),
+                    status=hop.status,
+                    headers=hop.headers,
+                    content=hop.content,
+                    elapsed=elapsed,
+                    redirects=tuple(redirects),
+                )
+            if len(redirects) >= self.max_redirects:
+                raise fail(f"too many redirects (>{self.max_redirects})", status=hop.status)
+            location = hop.headers.get("location", "").strip()
+            if not location:
+                raise fail(f"HTTP {hop.status} redirect without a Location", status=hop.status)
+            try:
+                joined = str(current.join(location))
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise fail("redirect to an invalid URL", status=hop.status) from exc
+            target = self._check_url(joined, fail, redirect_status=hop.status)
+            redirects.append((hop.status, str(target)))
+            if (target.scheme, target.host, target.port) != (current.scheme, current.host, current.port):
+                for name in _CREDENTIAL_HEADERS:
+                    request_headers.pop(name, None)
+            current = target
+
+    # -- internals ---------------------------------------------------------------------
+
+    @staticmethod
+    def _check_url(url: str, fail: _Fail, *, redirect_status: int | None = None) -> httpx.URL:
+        """Parse ``url`` and allow only absolute http/https URLs (for a redirect target too)."""
+        invalid = "invalid URL" if redirect_status is None else "redirect to an invalid URL"
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise fail(invalid, status=redirect_status) from exc
+        if parsed.scheme not in ("http", "https"):
+            if not parsed.scheme:
+                raise fail(invalid, status=redirect_status)
+            prefix = "redirect to " if redirect_status is not None else ""
+            raise fail(f"{prefix}unsupported scheme {parsed.scheme}:", status=redirect_status)
+        if not parsed.host:
+            raise fail(invalid, status=redirect_status)
+        return parsed
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, host: str) -> AsyncIterator[None]:
+        """Hold one of ``host``'s slots, then a global one (in that order, so a queue for a
+        busy host never sits on global slots that other hosts could use)."""
+        host_slots = self._host_slots.get(host)
+        if host_slots is None:
+            host_slots = self._host_slots[host] = asyncio.Semaphore(self.per_host)
+        async with host_slots, self._global_slots:
+            count = self._in_flight.get(host, 0) + 1
+            self._in_flight[host] = count
+            if count > self.peak_in_flight.get(host, 0):
+                self.peak_in_flight[host] = count
+            try:
+                yield
+            finally:
+                self._in_flight[host] -= 1
+
+    async def _hop(self, url: httpx.URL, headers: httpx.Headers, budget: float, fail: _Fail) -> _Hop:
+        """One request and its response, inside a slot of its host and what is left of the
+        time budget; every exception leaves as a FetchError."""
+        async with self._slot(url.host.lower()):
+            started = time.monotonic()
+            deadline = asyncio.timeout(max(budget, 0.0))
+            try:
+                async with deadline:
+                    return await self._exchange(url, headers, fail, started)
+            except FetchError:
+                raise
+            except TimeoutError as exc:
+                if deadline.expired():
+                    raise fail(f"timed out after {_format_seconds(self.total_timeout)}") from None
+                raise fail("timed out") from exc
+            except httpx.TimeoutException as exc:
+                raise fail(_timeout_message(exc)) from exc
+            except httpx.DecodingError as exc:  # raised before we saw the response
+                raise fail("could not decode the response body") from exc
+            except httpx.ConnectError as exc:
+                raise fail(f"connection failed: {_connect_reason(exc)}") from exc
+            except httpx.RemoteProtocolError as exc:
+                raise fail(_protocol_message(exc)) from exc
+            except httpx.LocalProtocolError as exc:
+                raise fail(f"could not send the request: {_one_line(str(exc))}") from exc
+            except httpx.ProxyError as exc:
+                raise fail(f"proxy failed: {_one_line(str(exc))}") from exc
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise fail("invalid URL") from exc
+            except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+                raise fail(f"network error: {_one_line(str(exc)) or type(exc).__name__}") from exc
+
+    async def _exchange(self, url: httpx.URL, headers: httpx.Headers, fail: _Fail, started: float) -> _Hop:
+        async with self._client.stream("GET", url, headers=headers) as response:
+            status = response.status_code
+            response_headers = _join_headers(response.headers)
+            if _LOCATION_KEY in response.extensions:
+                response_headers["location"] = response.extensions[_LOCATION_KEY]
+            if status == 304 or status in REDIRECT_STATUSES:
+                await _drain(response)
+                return _Hop(status, response_headers, b"", time.monotonic() - started)
+            if not 200 <= status < 300:
+                retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+                await _drain(response)
+                raise fail(
+                    f"HTTP {status} {_reason(response)}".rstrip(), status=status, retry_after=retry_after
+                )
+            declared = response.headers.get("content-length", "")
+            if declared.isdecimal() and int(declared) > self.max_bytes:
+                raise fail(f"response larger than the {format_bytes(self.max_bytes)} cap", status=status)
+            chunks: list[bytes] = []
+            received = 0
+            try:
+                async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+                    if received > self.max_bytes:
+                        raise fail(
+                            f"response larger than the {format_bytes(self.max_bytes)} cap", status=status
+                        )
+                    chunks.append(chunk)
+            except httpx.DecodingError as exc:
+                encoding = response.headers.get("content-encoding", "").strip() or "unknown"
+                raise fail(
+                    f"could not decode the response body (Content-Encoding: {encoding})", status=status
+                ) from exc
+            return _Hop(status, response_headers, b"".join(chunks), time.monotonic() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    """What one request gave: a final answer, a 304 or a redirect to follow."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    elapsed: float
+
+
+async def _hide_location(response: httpx.Response) -> None:
+    """Even with follow_redirects=False, httpx builds the next request of every redirect
+    and raises on a Location it cannot turn into one (``javascript:``, ``mailto:``,
+    garbage). We follow redirects ourselves and judge the Location in ``get``, so the
+    header is moved where httpx does not look."""
+    if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+        first = response.headers.get_list("location")[0]  # the first, if repeated
+        response.extensions[_LOCATION_KEY] = first
+        del response.headers["location"]
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small body we do not need, so the keep-alive connection can be reused."""
+    length = response.headers.get("content-length", "")
+    if not (length.isdecimal() and int(length) <= _DRAIN_LIMIT):
+        return  # unknown or big: closing the connection is cheaper
+    with contextlib.suppress(httpx.HTTPError, httpx.StreamError, OSError):
+        async for _ in response.aiter_raw():
+            pass
+
+
+def _timeout_message(exc: httpx.TimeoutException) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "timed out reading"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "timed out sending the request"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timed out waiting for a free connection"
+    return "timed out"
+
+
+def _connect_reason(exc: BaseException) -> str:
+    """The innermost OS reason ("Connection refused"), not anyio's "All connection attempts failed"."""
+    reason = _one_line(str(exc)) or type(exc).__name__
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            reason = os.strerror(cause.errno)  # asyncio's strerror is "Connect call failed (...)"
+        elif isinstance(cause, OSError) and cause.strerror:
+            reason = _one_line(cause.strerror)
+        cause = cause.__cause__ or cause.__context__
+    return reason
+
+
+def _protocol_message(exc: httpx.RemoteProtocolError) -> str:
+    text = str(exc)
+    if "peer closed" in text or "incomplete" in text.lower():
+        return "connection closed by the server mid-response"
+    if "without sending" in text:  # h11: "Server disconnected without sending a response."
+        return "connection closed by the server before it answered"
+    return f"the server broke the HTTP protocol: {_one_line(text)}"
