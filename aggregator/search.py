@@ -1,0 +1,312 @@
+"""Multilingual full-text search over the archive.
+
+SQLite's unicode61 tokenizer keeps a whole run of Chinese, Japanese or Korean
+characters as one token, so 专利 would never match inside 专利审查. We do not
+load a custom tokenizer (Datasette and the sqlite3 shell could not read the
+index); instead both sides are rewritten in Python:
+
+* indexing: every CJK run is written into the FTS table as overlapping
+  bigrams (知识产权 → 知识 识产 产权), Latin text unchanged;
+* querying: a CJK word becomes the phrase of its bigrams, which matches
+  exactly the documents containing that word as a substring.
+
+The user's query is parsed into our own small grammar (words, "phrases",
+prefix*, AND/OR/NOT, parentheses, column:word) and re-emitted as an FTS5
+expression in which every term is a quoted string: nothing the user types
+can reach FTS5's syntax or SQL. See docs/search.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .exceptions import InvalidSearchQuery
+
+# Bump when index_text changes: the archive rebuilds its index on open.
+INDEX_VERSION = "1"
+MAX_QUERY_LENGTH = 1000
+FTS_COLUMNS = ("title", "summary", "body", "topics", "source_org")
+COLUMN_ALIASES = {"title": "title", "summary": "summary", "body": "body", "text": "body",
+                  "topic": "topics", "topics": "topics", "source": "source_org", "source_org": "source_org"}
+
+# Han (with extensions and compatibility forms), kana, Hangul.
+_CJK_CLASS = (
+    "\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3040-\u30ff\u3100-\u312f\u3130-\u318f\u31a0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+)
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+_HAS_CJK = re.compile(f"[{_CJK_CLASS}]")
+
+
+def _bigrams(run: str) -> str:
+    if len(run) == 1:
+        return run
+    return " ".join(run[i : i + 2] for i in range(len(run) - 1))
+
+
+def index_text(text: str | None) -> str:
+    """The text as written into the FTS index: CJK runs as space-separated bigrams."""
+    if not text:
+        return ""
+    if not _HAS_CJK.search(text):
+        return text
+    return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group(0))} ", text)
+
+
+# --- query parsing -------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""
+    (?P<phrase>"[^"]*")(?P<pstar>\*)?
+  | (?P<lparen>\()
+  | (?P<rparen>\))
+  | (?P<word>[^\s()"]+)
+    """,
+    re.VERBOSE,
+)
+_OPERATORS = {"AND", "OR", "NOT"}
+# Characters that FTS5's tokenizer treats as separators anyway; stripped from bare words.
+_WORD_JUNK = re.compile(r"^[^\w]+|[^\w*]+$", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """An FTS5 MATCH expression plus the plain terms (for snippets)."""
+
+    expression: str
+    terms: tuple[str, ...]
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _term(text: str, prefix: bool = False, column: str | None = None) -> str | None:
+    """One user term or phrase → a quoted FTS5 phrase (CJK as bigram phrases)."""
+    text = " ".join(index_text(text).split())
+    if not text:
+        return None
+    phrase = _quote(text) + (" *" if prefix else "")
+    return f"{column} : {phrase}" if column else phrase
+
+
+def parse_query(query: str) -> ParsedQuery:
+    """Turn what a librarian types into a safe FTS5 expression.
+
+    Malformed operators and parentheses are read as plain words rather than
+    rejected; only an empty or over-long query is an error.
+    """
+    if query is None or not query.strip():
+        raise InvalidSearchQuery("empty search query")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise InvalidSearchQuery(
+            f"search query too long ({len(query)} characters; the limit is {MAX_QUERY_LENGTH})"
+        )
+    if query.count('"') % 2:
+        query = query.replace('"', " ")  # an unbalanced quote: read the words plainly
+
+    items: list[tuple[str, str]] = []  # (kind, fts text): kind in term/op/lparen/rparen
+    terms: list[str] = []
+    for match in _TOKEN.finditer(query):
+        if match.group("phrase"):
+            inner = match.group("phrase")[1:-1]
+            fts = _term(inner, prefix=bool(match.group("pstar")))
+            if fts:
+                items.append(("term", fts))
+                terms.append(inner.strip())
+        elif match.group("lparen"):
+            items.append(("lparen", "("))
+        elif match.group("rparen"):
+            items.append(("rparen", ")"))
+        else:
+            word = match.group("word")
+            if word in _OPERATORS:
+                items.append(("op", word))
+                continue
+            column = None
+            if ":" in word:
+                head, _, rest = word.partition(":")
+                if head.lower() in COLUMN_ALIASES and rest:
+                    column, word = COLUMN_ALIASES[head.lower()], rest
+            prefix = word.endswith("*")
+            word = _WORD_JUNK.sub("", word.replace(":", " ")).rstrip("*")
+            if not word:
+                continue
+            fts = _term(word, prefix=prefix, column=column)
+            if fts:
+                items.append(("term", fts))
+                terms.append(word)
+    expression = _assemble(items)
+    if not expression:
+        raise InvalidSearchQuery("search query has no words to look for")
+    return ParsedQuery(expression=expression, terms=tuple(terms))
+
+
+def _assemble(items: list[tuple[str, str]]) -> str:
+    """Keep operators and parentheses only where FTS5 accepts them; drop the rest."""
+    # Parentheses: keep only balanced pairs that enclose at least one term.
+    depth_ok: list[bool] = [True] * len(items)
+    stack: list[int] = []
+    for i, (kind, _) in enumerate(items):
+        if kind == "lparen":
+            stack.append(i)
+        elif kind == "rparen":
+            if stack:
+                start = stack.pop()
+                if not any(k == "term" for k, _ in items[start + 1 : i]):
+                    depth_ok[start] = depth_ok[i] = False
+            else:
+                depth_ok[i] = False
+    for i in stack:
+        depth_ok[i] = False
+    items = [item for item, ok in zip(items, depth_ok, strict=True) if ok]
+
+    out: list[tuple[str, str]] = []
+    for kind, text in items:
+        prev = out[-1][0] if out else None
+        if kind == "op":
+            # An operator needs an operand before it; repeated operators collapse.
+            if prev in ("term", "rparen"):
+                out.append((kind, text))
+            continue
+        if kind == "lparen" and prev in ("term", "rparen"):
+            out.append(("op", "AND"))
+        if kind == "term" and prev == "rparen":
+            out.append(("op", "AND"))
+        out.append((kind, text))
+    # Remove operators left dangling before a ")" or at the end.
+    cleaned: list[tuple[str, str]] = []
+    for kind, text in out:
+        if kind == "rparen" and cleaned and cleaned[-1][0] == "op":
+            cleaned.pop()
+        cleaned.append((kind, text))
+    while cleaned and cleaned[-1][0] == "op":
+        cleaned.pop()
+    # "( )" left empty after cleaning cannot happen: empty groups were dropped above.
+    return " ".join(text for _, text in cleaned)
+
+
+# --- running a search ----------------------------------------------------------------------------
+
+# bm25 weights per FTS column: a hit in the title counts most.
+BM25_WEIGHTS = {"title": 10.0, "summary": 4.0, "body": 1.0, "topics": 3.0, "source_org": 2.0}
+RESULT_COLUMNS = (
+    "id", "title", "url", "published", "site_published", "updated", "office", "source_id", "language",
+    "source_org", "topics", "summary",
+)
+SNIPPET_WIDTH = 180
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Filters shared by search and export (all optional)."""
+
+    offices: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    since: str | None = None  # ISO date or datetime, inclusive
+    until: str | None = None  # ISO date (inclusive, the whole day) or datetime (exclusive)
+
+    def where(self, alias: str = "a") -> tuple[list[str], list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        for column, values in (("office", self.offices), ("source_id", self.sources), ("language", self.languages)):
+            if values:
+                clauses.append(f"{alias}.{column} COLLATE NOCASE IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        for topic in self.topics:
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each({alias}.topics) WHERE value = ? COLLATE NOCASE)")
+            params.append(topic)
+        if self.since:
+            clauses.append(f"{alias}.sort_date >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append(f"{alias}.sort_date < ?")
+            params.append(_day_after(self.until) if len(self.until) == 10 else self.until)
+        return clauses, params
+
+
+def _day_after(day: str) -> str:
+    from datetime import date, timedelta
+
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def search_articles(
+    db,  # sqlite_utils.Database or sqlite3.Connection
+    query: str,
+    *,
+    filters: SearchFilters | None = None,
+    sort: str = "rank",
+    limit: int = 20,
+    offset: int = 0,
+) -> list[dict]:
+    """Ranked (bm25, title weighted) or newest-first results with a marked snippet."""
+    parsed = parse_query(query)
+    filters = filters or SearchFilters()
+    clauses, params = filters.where("a")
+    weights = ", ".join(str(BM25_WEIGHTS[c]) for c in FTS_COLUMNS)
+    order = "rank" if sort == "rank" else "a.sort_date IS NULL, a.sort_date DESC, rank"
+    where = " AND ".join(["articles_fts MATCH ?", *clauses])
+    columns = ", ".join(f"a.{c}" for c in RESULT_COLUMNS)
+    sql = f"""
+        SELECT {columns}, a.body, bm25(articles_fts, {weights}) AS rank
+        FROM articles_fts JOIN articles a ON a.seq = articles_fts.rowid
+        WHERE {where}
+        ORDER BY {order}
+        LIMIT ? OFFSET ?
+    """
+    import sqlite3
+
+    try:
+        cursor = db.execute(sql, [parsed.expression, *params, limit, offset])
+    except sqlite3.OperationalError as e:  # pragma: no cover - parse_query only emits valid syntax
+        raise InvalidSearchQuery(f"cannot search for {query!r}: {e}") from e
+    names = [d[0] for d in cursor.description]
+    results = []
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        body = row.pop("body") or ""
+        row["snippet"] = make_snippet(" ".join(filter(None, [row.get("summary"), body])) or row["title"],
+                                      parsed.terms)
+        row["rank"] = round(row["rank"], 4)
+        results.append(row)
+    return results
+
+
+def _term_patterns(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    pieces = []
+    for term in terms:
+        for word in term.split():
+            word = word.strip("*")
+            if not word:
+                continue
+            if _HAS_CJK.search(word):
+                pieces.append(re.escape(word))
+            else:
+                # Stemmed matches: "patents" should mark "patent", "patented", "patenting".
+                stem = word[: max(4, len(word) - 2)] if len(word) > 4 else word
+                pieces.append(r"\b" + re.escape(stem) + r"\w*")
+    if not pieces:
+        return None
+    pieces.sort(key=len, reverse=True)
+    return re.compile("|".join(pieces), re.IGNORECASE)
+
+
+def make_snippet(text: str, terms: tuple[str, ...], width: int = SNIPPET_WIDTH) -> str:
+    """A window of the text around the first matched term, terms marked **like this**."""
+    text = " ".join(text.split())
+    pattern = _term_patterns(terms)
+    match = pattern.search(text) if pattern else None
+    if match is None:
+        return text[:width] + ("…" if len(text) > width else "")
+    start = max(0, match.start() - width // 3)
+    if start:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < match.start() else start
+    end = min(len(text), start + width)
+    window = text[start:end]
+    marked = pattern.sub(lambda m: f"**{m.group(0)}**", window)
+    return ("…" if start else "") + marked + ("…" if end < len(text) else "")
