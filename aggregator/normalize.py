@@ -1,0 +1,220 @@
+"""Pure text, HTML and language helpers shared by every parser.
+
+Nothing here does I/O. Stored HTML goes through nh3 (the Ammonia
+sanitizer): a maintained allow-list sanitizer, never our own regexes.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from datetime import datetime, timezone
+from urllib.parse import urljoin
+
+import nh3
+from lxml import html as lxml_html
+
+# Characters that hide or reorder text: zero-width, bidi marks, overrides and isolates, BOM,
+# and the soft hyphen (invisible, and it splits words for full-text search: "Patent\u00adamt").
+_INVISIBLE = dict.fromkeys(
+    map(
+        ord,
+        "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
+        "\u2066\u2067\u2068\u2069\u00ad",
+    ),
+    None,
+)
+# C0/C1 control characters except tab and newline.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
+    "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p",
+    "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+    "time", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "time": {"datetime"},
+    "abbr": {"title"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+_LINE_TAGS = {"br", "li", "tr", "dt", "dd"}
+_CELL_TAGS = {"td", "th"}
+_WHITESPACE = re.compile(r"\s+")
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote",
+    "pre", "section", "article", "header", "footer", "dd", "dt", "dl", "figure", "figcaption", "hr",
+}
+
+
+def clean_text(text: str | None) -> str:
+    """Normalize Unicode (NFC), drop invisible and control characters, fold runs of spaces."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " "))
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def clean_line(text: str | None) -> str:
+    """`clean_text` folded onto one line: for titles, organisations, topics."""
+    return " ".join(clean_text(text).split())
+
+
+def _parse_fragment(markup: str):
+    try:
+        return lxml_html.fragment_fromstring(markup, create_parent="div")
+    except Exception:  # lxml raises several types on junk; junk has no text worth keeping
+        return None
+
+
+class _TextBuilder:
+    """Collects text and break requests; adjacent breaks merge instead of piling up."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.pending = 0  # newlines owed before the next text: 0, 1 (line) or 2 (paragraph)
+
+    def text(self, value: str) -> None:
+        if not value:
+            return
+        if not value.strip():
+            if not self.pending and self.pieces:
+                self.pieces.append(" ")
+            return
+        if self.pending and self.pieces:
+            self.pieces.append("\n" * self.pending)
+        self.pending = 0
+        self.pieces.append(value)
+
+    def brk(self, level: int) -> None:
+        self.pending = max(self.pending, level)
+
+    def line_break(self) -> None:  # <br>: two in a row make a paragraph break
+        self.pending = min(2, self.pending + 1)
+
+    def space(self) -> None:
+        if not self.pending and self.pieces:
+            self.pieces.append(" ")
+
+    def result(self) -> str:
+        return "".join(self.pieces)
+
+
+def html_to_text(markup: str | None) -> str:
+    """Plain text of an HTML fragment, keeping paragraph breaks; scripts and styles dropped.
+
+    Whitespace in the source (including newlines) is folded as a browser would, except
+    in <pre>; <p>, <div>, headings… end a paragraph; <br>, <li>, <tr>, <dt>/<dd> end a
+    line; table cells are separated by a space.
+    """
+    if not markup:
+        return ""
+    if "<" not in markup and "&" not in markup:
+        return clean_text(markup)
+    root = _parse_fragment(markup)
+    if root is None:
+        return clean_text(markup)
+    for bad in root.xpath("//script|//style|//noscript|//template"):
+        bad.drop_tree()
+    out = _TextBuilder()
+
+    def add(text: str | None, pre: bool) -> None:
+        if text:
+            out.text(text if pre else _WHITESPACE.sub(" ", text))
+
+    def walk(el, pre: bool) -> None:
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        pre = pre or tag == "pre"
+        if tag == "br":
+            out.line_break()
+        elif tag in _LINE_TAGS:
+            out.brk(1)
+        elif tag in _BLOCK_TAGS:
+            out.brk(2)
+        if tag:  # comments and processing instructions have no text to show
+            add(el.text, pre)
+        for child in el:
+            walk(child, pre)
+            add(child.tail, pre)
+        if tag in _CELL_TAGS:
+            out.space()
+        elif tag in _LINE_TAGS and tag != "br":
+            out.brk(1)
+        elif tag in _BLOCK_TAGS and tag != "br":
+            out.brk(2)
+
+    walk(root, False)
+    return clean_text(out.result())
+
+
+def absolutize_links(markup: str, base_url: str) -> str:
+    """Make href/src attributes absolute against the document's base URL."""
+    if not markup or not base_url:
+        return markup
+    root = _parse_fragment(markup)
+    if root is None:
+        return markup
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        for attr in ("href", "src"):
+            value = el.get(attr)
+            if value is not None:
+                try:
+                    el.set(attr, urljoin(base_url, value.strip()))
+                except ValueError:
+                    el.set(attr, "")
+    # root.text is decoded text: escape it again, or "&lt;b&gt;" would come back as a real tag.
+    inner = html.escape(root.text or "", quote=False) + "".join(
+        lxml_html.tostring(c, encoding="unicode") for c in root
+    )
+    return inner
+
+
+def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
+    """Safe HTML for storage and display: allow-listed tags and attributes, http(s) links only."""
+    if not markup:
+        return ""
+    if base_url:
+        markup = absolutize_links(markup, base_url)
+    cleaned = nh3.clean(
+        markup,
+        tags=ALLOWED_TAGS,
+        clean_content_tags={"script", "style", "template", "noscript", "iframe", "object", "embed", "svg", "math"},
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+    return cleaned.translate(_INVISIBLE).strip()
+
+
+def normalize_language(tag: str | None) -> str | None:
+    """`en-US`, `EN`, `zh_Hans_CN` → their primary subtag (`en`, `zh`); junk → None."""
+    if not tag:
+        return None
+    # Content-Language may be a list ("de, en"): the first entry counts.
+    primary = re.split(r"[-_\s,;]", tag.strip().lower(), maxsplit=1)[0]
+    return primary if re.fullmatch(r"[a-z]{2,3}", primary) else None
+
+
+def iso_utc(moment: datetime) -> str:
+    """A datetime as ISO 8601 in UTC with a Z; naive datetimes are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return iso_utc(datetime.now(timezone.utc))
