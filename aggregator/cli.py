@@ -1,0 +1,350 @@
+"""The `ipnews` command line: a thin layer over config, pipeline, store and search.
+
+Exit status: 0 all went well; 3 some sources failed (the rest were
+archived); 2 usage or configuration error; 1 fatal (e.g. the archive cannot
+be opened). User errors print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import wraps
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, Config, load_config
+from .exceptions import AggregatorError, ConfigError, InvalidSearchQuery, StorageError
+
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+log = logging.getLogger("ipnews")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds"),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if log_format == "json" else logging.Formatter("ipnews: %(levelname)s: %(message)s"))
+    root = logging.getLogger("ipnews")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    for noisy in ("httpx", "httpcore", "trafilatura", "htmldate", "charset_normalizer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class State:
+    def __init__(self, config_path: str, db_path: str, verbose: int, quiet: bool):
+        self.config_path = config_path
+        self.db_path = db_path
+        self.verbose = verbose
+        self.quiet = quiet
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into one line on stderr and the documented exit status."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as e:
+            for problem in e.problems:
+                click.echo(f"ipnews: {problem}", err=True)
+            sys.exit(EXIT_USAGE)
+        except InvalidSearchQuery as e:
+            click.echo(f"ipnews: {e}", err=True)
+            sys.exit(EXIT_USAGE)
+        except StorageError as e:
+            click.echo(f"ipnews: {e}", err=True)
+            sys.exit(EXIT_FATAL)
+        except AggregatorError as e:
+            click.echo(f"ipnews: {e}", err=True)
+            sys.exit(EXIT_FATAL)
+        except KeyboardInterrupt:
+            click.echo("ipnews: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ipnews")
+@click.option("--config", "-c", "config_path", envvar="IPNEWS_CONFIG", default=DEFAULT_CONFIG_PATH,
+              show_default=True, help="Source list (env IPNEWS_CONFIG).")
+@click.option("--db", "db_path", envvar="IPNEWS_DB", default=DEFAULT_DB_PATH, show_default=True,
+              help="Archive database (env IPNEWS_DB).")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Log lines as text or as JSON objects.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, db_path: str, verbose: int, quiet: bool, log_format: str) -> None:
+    """ipnews: collect, archive and search news from intellectual-property offices."""
+    setup_logging(verbose, quiet, log_format)
+    ctx.obj = State(config_path, db_path, verbose, quiet)
+
+
+def _open_archive(path: str, readonly: bool = False):
+    from .store import Archive
+
+    return Archive(path, readonly=readonly)
+
+
+def _interactive() -> bool:
+    return sys.stdout.isatty()
+
+
+def _run_with_progress(config: Config, archive, *, source_ids=(), include_not_due=False, transport=None,
+                       show: bool) -> Any:
+    from .pipeline import run_fetch
+
+    if not show:
+        return run_fetch(config, archive, source_ids=source_ids, include_not_due=include_not_due, transport=transport)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]fetching"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), transient=True) as progress:
+        task = progress.add_task("", total=0)
+
+        def on_start(sources):
+            progress.update(task, total=len(sources))
+
+        def on_done(outcome):
+            progress.update(task, advance=1, description=outcome.source_id)
+
+        from .pipeline import run_fetch as _run
+
+        return _run(config, archive, source_ids=source_ids, include_not_due=include_not_due, transport=transport,
+                    on_start=on_start, on_done=on_done)
+
+
+def _print_outcomes(summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=summary.line(), title_justify="left")
+    for column in ("source", "result", "HTTP", "items", "new", "changed", "note"):
+        table.add_column(column)
+    for o in sorted(summary.outcomes, key=lambda o: (o.status != "failed", o.source_id)):
+        style = "red" if o.status == "failed" else None
+        table.add_row(o.source_id, o.status, str(o.http_status or ""), str(o.seen), str(o.new), str(o.changed),
+                      (o.error or o.warning or "")[:80], style=style)
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--all", "include_not_due", is_flag=True, help="Poll every enabled source, due or not.")
+@click.option("--source", "source_ids", multiple=True, metavar="ID", help="Poll only this source (repeatable).")
+@click.pass_obj
+@handle_errors
+def fetch(state: State, include_not_due: bool, source_ids: tuple[str, ...]) -> None:
+    """Poll the sources that are due and archive what is new.
+
+    Quiet when not on a terminal, so cron mails only on trouble. Exit 3 when
+    some sources failed (the others are archived).
+
+    Example: ipnews --config feeds.yaml fetch --source wipo-pressroom-en
+    """
+    config = state.config()
+    with _open_archive(state.db_path) as archive:
+        summary = _run_with_progress(config, archive, source_ids=source_ids, include_not_due=include_not_due,
+                                     show=_interactive() and not state.quiet)
+    log.info(summary.line())
+    if _interactive() and not state.quiet:
+        if summary.outcomes:
+            _print_outcomes(summary)
+        else:
+            click.echo("nothing is due (use --all to poll every source now)")
+    sys.exit(EXIT_PARTIAL if summary.failed else EXIT_OK)
+
+
+def _iso_day(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+        else:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-05-31", param_hint=name) from None
+    return value
+
+
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Filters shared by search and export."""
+    for option in reversed([
+        click.option("--office", multiple=True, help="Only this office (repeatable), e.g. CNIPA."),
+        click.option("--source", "source_ids", multiple=True, metavar="ID", help="Only this source (repeatable)."),
+        click.option("--lang", "languages", multiple=True, help="Only this language (repeatable), e.g. zh."),
+        click.option("--topic", "topics", multiple=True, help="Only articles with this topic (repeatable)."),
+        click.option("--since", help="Published on or after this date (YYYY-MM-DD)."),
+        click.option("--until", help="Published on or before this date (YYYY-MM-DD)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _filters(office, source_ids, languages, topics, since, until):
+    from .search import SearchFilters
+
+    return SearchFilters(
+        offices=tuple(office), sources=tuple(source_ids), languages=tuple(languages), topics=tuple(topics),
+        since=_iso_day(since, "--since"), until=_iso_day(until, "--until"),
+    )
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@filter_options
+@click.option("--sort", type=click.Choice(["rank", "date"]), default="rank", show_default=True,
+              help="Relevance (bm25, title first) or newest first.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_obj
+@handle_errors
+def search(state: State, query: tuple[str, ...], office, source_ids, languages, topics, since, until,
+           sort: str, limit: int, fmt: str) -> None:
+    """Full-text search of the archive, in any language.
+
+    QUERY: words (stemmed: patents finds patent), "a phrase", prefix*, AND/OR/NOT,
+    title:word; Chinese, Japanese and Korean words work too (专利, 特許, 특허).
+
+    Example: ipnews search "unitary patent" --office EPO --since 2024-01-01 --format json
+    """
+    from .search import search_articles
+
+    filters = _filters(office, source_ids, languages, topics, since, until)
+    with _open_archive(state.db_path, readonly=True) as archive:
+        results = search_articles(archive.db, " ".join(query), filters=filters, sort=sort, limit=limit)
+    for row in results:
+        row["topics"] = json.loads(row["topics"] or "[]")
+    if fmt == "json":
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        columns = ["id", "published", "office", "source_id", "language", "title", "url", "snippet"]
+        writer.writerow(columns)
+        for row in results:
+            writer.writerow([row.get(c) or "" for c in columns])
+    else:
+        _print_results(results)
+
+
+def _print_results(results: list[dict]) -> None:
+    if not results:
+        click.echo("no matching articles", err=True)
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    table = Table(show_lines=True)
+    table.add_column("published", no_wrap=True)
+    table.add_column("office")
+    table.add_column("article")
+    for row in results:
+        snippet = escape(row["snippet"]).replace("**", "\0")
+        parts = snippet.split("\0")
+        marked = "".join(f"[bold yellow]{p}[/]" if i % 2 else p for i, p in enumerate(parts))
+        when = (row["published"] or row["site_published"] or row["updated"] or "—")[:10]
+        table.add_row(when, row["office"], f"[bold]{escape(row['title'])}[/]\n{marked}\n[dim]{escape(row['url'])}[/]")
+    console.print(table)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--failing", is_flag=True, help="Only sources whose last poll failed.")
+@click.pass_obj
+@handle_errors
+def sources(state: State, fmt: str, failing: bool) -> None:
+    """Show each configured source with its fetch status.
+
+    Example: ipnews sources --failing
+    """
+    config = state.config()
+    with _open_archive(state.db_path) as archive:
+        archive.sync_sources(config.sources)
+        rows = archive.source_rows()
+    if failing:
+        rows = [r for r in rows if r["consecutive_failures"]]
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for column in ("id", "office", "kind", "last success", "last error", "failures", "next due", "articles"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["id"], r["office"], r["kind"], (r["last_success"] or "never")[:16].replace("T", " "),
+            (r["last_error"] or "")[:70], str(r["consecutive_failures"] or ""),
+            (r["next_due"] or "now")[:16].replace("T", " ") if r["enabled"] else "disabled",
+            str(r["articles"]), style="red" if r["consecutive_failures"] else None,
+        )
+    Console(width=None if _interactive() else 200).print(table)
+
+
+@cli.command("check-config")
+@click.pass_obj
+@handle_errors
+def check_config(state: State) -> None:
+    """Validate the source list; print every problem and exit 2 if there are any.
+
+    Example: ipnews --config feeds.yaml check-config
+    """
+    config = state.config()
+    enabled = sum(s.enabled for s in config.sources)
+    offices = len({s.office for s in config.sources})
+    click.echo(f"{config.path}: OK, {len(config.sources)} sources ({enabled} enabled) from {offices} offices")
+
+
+@cli.command()
+@click.option("--db", "demo_db", default="archive/demo.db", show_default=True, help="Where the demo archive goes.")
+@click.option("--keep", is_flag=True, help="Keep an existing demo archive instead of starting afresh.")
+@handle_errors
+def demo(demo_db: str, keep: bool) -> None:
+    """Run the whole pipeline offline on bundled sample sources served on loopback.
+
+    Example: ipnews demo
+    """
+    from .demo import run_demo
+
+    sys.exit(run_demo(demo_db, fresh=not keep))
+
+
+def main() -> None:
+    try:
+        cli(prog_name="ipnews")
+    except BrokenPipeError:  # `ipnews search … | head`
+        os._exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

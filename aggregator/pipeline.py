@@ -1,0 +1,350 @@
+"""The one module that performs I/O in order. The flow of one run:
+
+    config ─▶ scheduler.is_due ─▶ fetch (conditional GET, per-host limit)
+        ─▶ sources.feed.parse_feed          (kind: feed)
+        ─▶ sources.page.parse_list_page ─▶ fetch new article pages
+               ─▶ sources.page.parse_article_page   (kind: page)
+        ─▶ store.save_source_results (one transaction per source; FTS triggers index it)
+        ─▶ scheduler.next_due_* saved with the source's state
+
+Each source runs as its own task; a source's failure is recorded for that
+source and never stops the others. Parsing runs in worker threads so the
+event loop keeps the network busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import httpx
+
+from .config import Config
+from .exceptions import FetchError, ParseError, SourceError, StorageError
+from .fetch import Fetcher, build_user_agent
+from .normalize import iso_utc
+from .scheduler import is_due, next_due_after_failure, next_due_after_success
+from .store import Archive, FetchRecord, SourceState
+from .types import Article, FetchResult, Source
+from .urls import canonical_url
+
+log = logging.getLogger("ipnews")
+
+HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """How one source's poll ended."""
+
+    source_id: str
+    status: str  # "ok" | "not-modified" | "failed"
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    http_status: int | None = None
+    error: str | None = None
+    warning: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    outcomes: list[SourceOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def polled(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def new(self) -> int:
+        return sum(o.new for o in self.outcomes)
+
+    @property
+    def changed(self) -> int:
+        return sum(o.changed for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[SourceOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def line(self) -> str:
+        return (
+            f"polled {self.polled} sources in {self.seconds:.1f} s: {self.new} new, "
+            f"{self.changed} changed, {len(self.failed)} failed"
+        )
+
+
+def select_sources(
+    config: Config,
+    archive: Archive,
+    *,
+    source_ids: Iterable[str] = (),
+    include_not_due: bool = False,
+    now: datetime,
+) -> list[Source]:
+    """The sources this run polls: the named ones, else every enabled source that is due."""
+    wanted = list(source_ids)
+    if wanted:
+        return [config.source(sid) for sid in wanted]
+    states = archive.source_states()
+    chosen = []
+    for source in config.sources:
+        if not source.enabled:
+            continue
+        state = states.get(source.id)
+        if include_not_due or state is None or is_due(state.next_due, state.retry_after, now):
+            chosen.append(source)
+    return chosen
+
+
+def build_fetcher(config: Config, transport: httpx.AsyncBaseTransport | None = None) -> Fetcher:
+    s = config.settings
+    return Fetcher(
+        user_agent=build_user_agent(s.contact),
+        per_host=s.per_host,
+        concurrency=s.concurrency,
+        connect_timeout=s.connect_timeout,
+        read_timeout=s.read_timeout,
+        total_timeout=s.timeout,
+        max_bytes=s.max_bytes,
+        transport=transport,
+    )
+
+
+class Poller:
+    """Polls sources through one Fetcher into one Archive."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        fetcher: Fetcher,
+        *,
+        run_id: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        on_done: Callable[[SourceOutcome], None] | None = None,
+    ):
+        self.archive = archive
+        self.fetcher = fetcher
+        self.run_id = run_id
+        self.clock = clock
+        self.on_done = on_done
+
+    async def poll(self, source: Source) -> SourceOutcome:
+        started_at = self.clock()
+        started = time.monotonic()
+        state = self.archive.source_state(source.id)
+        if state.url and state.url != source.url:
+            state = SourceState(source.id)
+        record = FetchRecord(run_id=self.run_id, source_id=source.id, started=iso_utc(started_at),
+                             duration_ms=0, url=source.url)
+        try:
+            if source.kind == "page":
+                result, articles, warning = await self._poll_page(source, state)
+            else:
+                result, articles, warning = await self._poll_feed(source, state)
+        except SourceError as e:
+            outcome = self._record_failure(source, state, record, e, started)
+        except StorageError:
+            raise
+        except Exception as e:  # a bug must not take the other sources down; record it loudly
+            log.debug("%s: unexpected error", source.id, exc_info=True)
+            error = SourceError(f"unexpected error: {type(e).__name__}: {e}", source_id=source.id, url=source.url)
+            outcome = self._record_failure(source, state, record, error, started)
+        else:
+            outcome = self._record_success(source, state, record, result, articles, warning, started)
+        if self.on_done:
+            self.on_done(outcome)
+        return outcome
+
+    async def _poll_feed(self, source: Source, state: SourceState) -> tuple[FetchResult, list[Article], str | None]:
+        from .sources.feed import parse_feed
+
+        result = await self.fetcher.get(
+            source.url, etag=state.etag, last_modified=state.last_modified,
+            headers=source.headers, source_id=source.id,
+        )
+        if result.not_modified:
+            return result, [], None
+        articles = await asyncio.to_thread(parse_feed, result.content, result.headers, source, result.final_url)
+        return result, articles, None
+
+    async def _poll_page(self, source: Source, state: SourceState) -> tuple[FetchResult, list[Article], str | None]:
+        from .sources.page import parse_article_page, parse_list_page
+
+        assert source.list is not None
+        first = await self.fetcher.get(
+            source.url, etag=state.etag, last_modified=state.last_modified,
+            headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
+        )
+        if first.not_modified:
+            return first, [], None
+        entries = []
+        page_result = first
+        seen_pages = {canonical_url(first.final_url)}
+        for page_number in range(1, source.list.max_pages + 1):
+            listing = await asyncio.to_thread(
+                parse_list_page, page_result.content, page_result.headers, source, page_result.final_url
+            )
+            entries.extend(listing.entries)
+            if page_number == source.list.max_pages or not listing.next_url:
+                break
+            if canonical_url(listing.next_url) in seen_pages:
+                break
+            seen_pages.add(canonical_url(listing.next_url))
+            page_result = await self.fetcher.get(
+                listing.next_url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT
+            )
+        if not entries:
+            raise ParseError(
+                f"list selector {source.list.item!r} matched nothing (recipe broken?)",
+                source_id=source.id, url=source.url,
+            )
+        # Only pages we have not archived yet cost a request.
+        unique = {canonical_url(e.url): e for e in entries}
+        known = self.archive.known_canonical_urls(list(unique))
+        todo = [e for key, e in unique.items() if key not in known]
+
+        async def one(entry) -> Article | SourceError:
+            try:
+                result = await self.fetcher.get(entry.url, headers=source.headers, source_id=source.id,
+                                                accept=HTML_ACCEPT)
+                return await asyncio.to_thread(
+                    parse_article_page, result.content, result.headers, source, result.final_url, entry
+                )
+            except SourceError as e:
+                return e
+
+        results = await asyncio.gather(*(one(e) for e in todo))
+        articles = [r for r in results if isinstance(r, Article)]
+        failures = [r for r in results if isinstance(r, SourceError)]
+        empty = [a for a in articles if not (a.body or "").strip()]
+        warnings = []
+        if failures:
+            warnings.append(f"{len(failures)} of {len(todo)} article pages failed (first: {failures[0].message})")
+        if empty:
+            warnings.append(f"{len(empty)} article bodies came out empty (recipe broken?), e.g. {empty[0].url}")
+        if todo and not articles:
+            raise ParseError("; ".join(warnings), source_id=source.id, url=source.url)
+        return first, articles, "; ".join(warnings) or None
+
+    def _record_success(
+        self,
+        source: Source,
+        state: SourceState,
+        record: FetchRecord,
+        result: FetchResult,
+        articles: list[Article],
+        warning: str | None,
+        started: float,
+    ) -> SourceOutcome:
+        now = self.clock()
+        duration = time.monotonic() - started
+        new_state = SourceState(
+            source.id,
+            etag=result.etag if not result.not_modified else (result.etag or state.etag),
+            last_modified=result.last_modified if not result.not_modified else (result.last_modified or state.last_modified),
+            last_attempt=iso_utc(now),
+            last_success=iso_utc(now),
+            last_status=result.status,
+            last_error=warning,
+            consecutive_failures=0,
+            next_due=next_due_after_success(now, source.interval, result.headers),
+            retry_after=None,
+        )
+        record = FetchRecord(
+            run_id=record.run_id, source_id=source.id, started=record.started, duration_ms=int(duration * 1000),
+            url=source.url, final_url=result.final_url, status=result.status, bytes=len(result.content),
+            error=warning,
+        )
+        saved = self.archive.save_source_results(source, articles, record, new_state, now=now)
+        if warning:
+            log.warning("%s: %s", source.id, warning)
+        permanent = [loc for status, loc in result.redirects if status in (301, 308)]
+        if permanent and permanent[-1] == result.final_url:
+            log.warning("%s: %s moved permanently to %s; update feeds.yaml", source.id, source.url, result.final_url)
+        log.debug("%s: HTTP %s, %d items, %d new, %d changed", source.id, result.status, saved.seen, saved.new,
+                  saved.changed)
+        return SourceOutcome(
+            source.id, "not-modified" if result.not_modified else "ok", seen=saved.seen, new=saved.new,
+            changed=saved.changed, http_status=result.status, warning=warning, seconds=duration,
+        )
+
+    def _record_failure(
+        self, source: Source, state: SourceState, record: FetchRecord, error: SourceError, started: float
+    ) -> SourceOutcome:
+        now = self.clock()
+        duration = time.monotonic() - started
+        failures = state.consecutive_failures + 1
+        retry_after = error.retry_after if isinstance(error, FetchError) else None
+        status = error.status if isinstance(error, FetchError) else None
+        message = error.message
+        new_state = SourceState(
+            source.id,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            last_attempt=iso_utc(now),
+            last_success=state.last_success,
+            last_status=status,
+            last_error=message,
+            consecutive_failures=failures,
+            next_due=next_due_after_failure(now, source.interval, failures, retry_after),
+            retry_after=iso_utc(retry_after) if retry_after else None,
+        )
+        record = FetchRecord(
+            run_id=record.run_id, source_id=source.id, started=record.started, duration_ms=int(duration * 1000),
+            url=source.url, status=status, error=message,
+        )
+        self.archive.record_failure(record, new_state)
+        log.error("%s: %s", source.id, message)
+        return SourceOutcome(source.id, "failed", http_status=status, error=message, seconds=duration)
+
+
+async def poll_sources(
+    config: Config,
+    archive: Archive,
+    sources: list[Source],
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_done: Callable[[SourceOutcome], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> RunSummary:
+    """Poll the given sources concurrently; returns when every one has finished."""
+    summary = RunSummary(run_id=uuid.uuid4().hex[:12])
+    started = time.monotonic()
+    archive.sync_sources(config.sources)
+    async with build_fetcher(config, transport) as fetcher:
+        poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done)
+        summary.outcomes = list(await asyncio.gather(*(poller.poll(s) for s in sources)))
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def run_fetch(
+    config: Config,
+    archive: Archive,
+    *,
+    source_ids: Iterable[str] = (),
+    include_not_due: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_start: Callable[[list[Source]], None] | None = None,
+    on_done: Callable[[SourceOutcome], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> RunSummary:
+    """`ipnews fetch`: poll the due (or named) sources once."""
+    archive.sync_sources(config.sources)
+    sources = select_sources(config, archive, source_ids=source_ids, include_not_due=include_not_due, now=clock())
+    if on_start:
+        on_start(sources)
+    if not sources:
+        return RunSummary(run_id="-")
+    return asyncio.run(
+        poll_sources(config, archive, sources, transport=transport, on_done=on_done, clock=clock)
+    )
