@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run
 
 from aggregator.config import load_config, parse_config, parse_duration, parse_size
 from aggregator.exceptions import ConfigError
+
+from conftest import run
 
 GOOD = """\
 defaults:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import query, rss, run, write_config
-
 from aggregator.loopback import Route
+
+from conftest import query, rss, run, write_config
 
 WIPO_ITEMS = [
     {"guid": "PR-2026-901", "title": "PCT filings reach a new record", "link": "/pressroom/en/articles/2026/article_0901.html",
