@@ -15,6 +15,7 @@ event loop keeps the network busy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -25,10 +26,10 @@ from datetime import datetime, timezone
 import httpx
 
 from .config import Config
-from .exceptions import FetchError, ParseError, SourceError, StorageError
+from .exceptions import AggregatorError, FetchError, ParseError, SourceError, StorageError
 from .fetch import Fetcher, build_user_agent
 from .normalize import iso_utc
-from .scheduler import is_due, next_due_after_failure, next_due_after_success
+from .scheduler import is_due, next_due_after_failure, next_due_after_success, parse_iso
 from .store import Archive, FetchRecord, SourceState
 from .types import Article, FetchResult, Source
 from .urls import canonical_url
@@ -207,9 +208,10 @@ class Poller:
                 f"list selector {source.list.item!r} matched nothing (recipe broken?)",
                 source_id=source.id, url=source.url,
             )
-        # Only pages we have not archived yet cost a request.
+        # Only pages this source has not archived yet cost a request. (A page a feed already
+        # archived is fetched once, so its full text replaces the feed's summary.)
         unique = {canonical_url(e.url): e for e in entries}
-        known = self.archive.known_canonical_urls(list(unique))
+        known = self.archive.known_item_keys(source.id)
         todo = [e for key, e in unique.items() if key not in known]
 
         async def one(entry) -> Article | SourceError:
@@ -348,3 +350,110 @@ def run_fetch(
     return asyncio.run(
         poll_sources(config, archive, sources, transport=transport, on_done=on_done, clock=clock)
     )
+
+
+class Daemon:
+    """`ipnews run`: keep polling due sources on their schedules in one process.
+
+    SIGHUP reloads the config before the next round; SIGTERM/SIGINT stop
+    taking new work, give in-flight polls `grace` seconds to finish, then
+    cancel the rest. A poll writes its results in one synchronous
+    transaction after its network work is done, so cancelling it can only
+    lose work that was never committed, never leave half of it.
+    """
+
+    def __init__(
+        self,
+        load_config: Callable[[], Config],
+        archive: Archive,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        grace: float = 5.0,
+        max_sleep: float = 60.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
+        self.load_config = load_config
+        self.archive = archive
+        self.transport = transport
+        self.grace = grace
+        self.max_sleep = max_sleep
+        self.clock = clock
+        self.config = load_config()
+        self.rounds = 0
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._reload = False
+
+    def request_stop(self) -> None:
+        log.info("stopping: no new polls; finishing the ones in flight")
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload = True
+        self._wake.set()
+
+    def _maybe_reload(self) -> None:
+        if not self._reload:
+            return
+        self._reload = False
+        try:
+            self.config = self.load_config()
+            log.info("reloaded the config: %d sources", len(self.config.sources))
+        except AggregatorError as e:  # keep running on the old config
+            log.error("config reload failed, keeping the previous config: %s", e)
+
+    def _seconds_until_next_due(self) -> float:
+        now = self.clock()
+        states = self.archive.source_states()
+        waits = [self.max_sleep]
+        for source in self.config.sources:
+            state = states.get(source.id)
+            if not source.enabled or state is None:
+                continue
+            gates = [parse_iso(state.next_due), parse_iso(state.retry_after)]
+            due = max((g for g in gates if g is not None), default=now)
+            waits.append((due - now).total_seconds())
+        return max(1.0, min(waits))
+
+    async def run(self) -> None:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig, handler in ((signal.SIGTERM, self.request_stop), (signal.SIGINT, self.request_stop),
+                             (signal.SIGHUP, self.request_reload)):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, handler)
+        in_flight: dict[str, asyncio.Task] = {}
+        async with build_fetcher(self.config, self.transport) as fetcher:
+            while not self._stop.is_set():
+                self._maybe_reload()
+                self.archive.sync_sources(self.config.sources)
+                poller = Poller(self.archive, fetcher, run_id=uuid.uuid4().hex[:12], clock=self.clock)
+                due = select_sources(self.config, self.archive, now=self.clock())
+                for source in due:
+                    if source.id not in in_flight:
+                        in_flight[source.id] = asyncio.create_task(poller.poll(source))
+                self.rounds += 1
+                self._wake.clear()
+                sleep = self._seconds_until_next_due()
+                wait_for = [asyncio.create_task(self._wake.wait())]
+                if in_flight:
+                    wait_for.append(asyncio.create_task(
+                        asyncio.wait(list(in_flight.values()), return_when=asyncio.FIRST_COMPLETED)))
+                done, pending = await asyncio.wait(wait_for, timeout=sleep, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                for sid, task in list(in_flight.items()):
+                    if task.done():
+                        del in_flight[sid]
+                        if not task.cancelled() and task.exception():
+                            raise task.exception()
+            if in_flight:
+                done, pending = await asyncio.wait(list(in_flight.values()), timeout=self.grace)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    log.warning("abandoned %d polls still in flight after %.0f s", len(pending), self.grace)
+                    await asyncio.gather(*pending, return_exceptions=True)
+        log.info("stopped after %d rounds", self.rounds)

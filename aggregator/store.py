@@ -355,21 +355,6 @@ class Archive:
         rows = self.db.execute("SELECT item_key FROM article_sources WHERE source_id = ?", [source_id])
         return {r[0] for r in rows}
 
-    def known_canonical_urls(self, urls: Sequence[str]) -> set[str]:
-        """Which of these canonical URLs are archived already, from any source."""
-        found: set[str] = set()
-        urls = list(dict.fromkeys(urls))
-        for start in range(0, len(urls), 500):
-            chunk = urls[start : start + 500]
-            placeholders = ", ".join("?" for _ in chunk)
-            found.update(
-                r[0]
-                for r in self.db.execute(
-                    f"SELECT url_canonical FROM articles WHERE url_canonical IN ({placeholders})", chunk
-                )
-            )
-        return found
-
     # --- writing a source's results -------------------------------------------------------
 
     def save_source_results(
@@ -453,14 +438,17 @@ class Archive:
                 return "new"
         self._link_source(source.id, item_key, article_id, article.url, seen_at)
         current = self.db.execute(
-            "SELECT source_id, content_hash FROM articles WHERE id = ?", [article_id]
+            "SELECT source_id, content_hash, extraction FROM articles WHERE id = ?", [article_id]
         ).fetchone()
         if current is None:  # pragma: no cover - guarded by foreign keys
             return "same"
-        home_source, stored_hash = current
-        if home_source != source.id or stored_hash == article.content_hash:
+        home_source, stored_hash, stored_extraction = current
+        takes_over = home_source != source.id and stored_extraction == "feed" and article.extraction != "feed"
+        if (home_source != source.id and not takes_over) or stored_hash == article.content_hash:
             self.db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen_at, article_id])
             return "same"
+        # The article's own page is a better record than a feed's summary of it: a page source
+        # that extracted it takes the article over; otherwise only its first source revises it.
         self._revise_article(article_id, article, url_key, fetch_id, seen_at)
         return "changed"
 
@@ -492,7 +480,7 @@ class Archive:
         self.db.execute(
             "INSERT INTO article_revisions (article_id, seen, changed_fields, previous) VALUES (?, ?, ?, ?)",
             [article_id, seen_at, json.dumps(changed),
-             json.dumps({k: previous[k] for k in (*compared, "body_html", "content_hash", "last_seen")},
+             json.dumps({k: previous[k] for k in (*compared, "body_html", "content_hash", "source_id", "extraction", "last_seen")},
                         ensure_ascii=False)],
         )
         assignments = ", ".join(f"{c} = :{c}" for c in row)

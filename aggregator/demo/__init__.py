@@ -74,8 +74,9 @@ def run_demo(db_path: str, *, fresh: bool = True) -> int:
             for outcome in sorted(cold.outcomes, key=lambda o: o.source_id):
                 source = config.source(outcome.source_id)
                 note = outcome.error or outcome.warning or ""
-                click.echo(f"  {outcome.source_id:<28} {source.office:<7} {source.kind:<5} "
-                           f"{outcome.status:<7} {outcome.new:>3} new  {note}")
+                updated = f"{outcome.changed} updated" if outcome.changed else ""
+                click.echo(f"  {outcome.source_id:<22} {source.office:<12} {source.kind:<5} {outcome.status:<7} "
+                           f"{outcome.new:>3} new {updated:<10} {note}".rstrip())
             for server in servers.values():
                 server.reset_stats()
             warm = run_fetch(config, archive, include_not_due=True)
@@ -90,7 +91,7 @@ def run_demo(db_path: str, *, fresh: bool = True) -> int:
                 click.echo(f"\nipnews --db {path} search {query}")
                 for row in results:
                     when = (row["published"] or row["site_published"] or row["updated"] or "")[:10]
-                    click.echo(f"  {when:<10}  {row['office']:<6} {row['title'][:70]}")
+                    click.echo(f"  {when:<10}  {row['office']:<12} {row['title'][:70]}")
                 if not results:
                     click.echo("  (no results)")
     click.echo(f"\nDone in {time.monotonic() - started:.1f} s. Browse it: datasette {path}")
