@@ -168,10 +168,18 @@ def fetch(state: State, include_not_due: bool, source_ids: tuple[str, ...]) -> N
 
     Example: ipnews --config feeds.yaml fetch --source wipo-pressroom-en
     """
+    from .lock import AlreadyRunning, fetch_lock
+
     config = state.config()
-    with _open_archive(state.db_path) as archive:
-        summary = _run_with_progress(config, archive, source_ids=source_ids, include_not_due=include_not_due,
-                                     show=_interactive() and not state.quiet)
+    try:
+        with fetch_lock(state.db_path), _open_archive(state.db_path) as archive:
+            summary = _run_with_progress(config, archive, source_ids=source_ids, include_not_due=include_not_due,
+                                         show=_interactive() and not state.quiet)
+    except AlreadyRunning as e:
+        log.info("%s", e)
+        if _interactive() and not state.quiet:
+            click.echo(str(e))
+        sys.exit(EXIT_OK)
     log.info(summary.line())
     if _interactive() and not state.quiet:
         if summary.outcomes:
@@ -323,6 +331,36 @@ def check_config(state: State) -> None:
     enabled = sum(s.enabled for s in config.sources)
     offices = len({s.office for s in config.sources})
     click.echo(f"{config.path}: OK, {len(config.sources)} sources ({enabled} enabled) from {offices} offices")
+
+
+@cli.command("run")
+@click.option("--grace", type=float, default=5.0, show_default=True,
+              help="Seconds in-flight polls get to finish after SIGTERM/SIGINT.")
+@click.pass_obj
+@handle_errors
+def run_daemon(state: State, grace: float) -> None:
+    """Keep polling due sources on their schedules (a long-running service).
+
+    SIGHUP reloads the config; SIGTERM or SIGINT finish or abandon in-flight
+    requests within --grace seconds, commit what is complete and exit 0.
+
+    Example: ipnews --config /etc/ipnews/feeds.yaml --db /var/lib/ipnews/ipnews.db run
+    """
+    import asyncio
+
+    from .lock import AlreadyRunning, fetch_lock
+    from .pipeline import Daemon
+
+    state.config()  # fail early, with exit 2, on a bad config
+    try:
+        with fetch_lock(state.db_path), _open_archive(state.db_path) as archive:
+            daemon = Daemon(state.config, archive, grace=grace)
+            log.info("ipnews %s polling %d sources into %s", __version__, len(daemon.config.sources), state.db_path)
+            asyncio.run(daemon.run())
+    except AlreadyRunning as e:
+        click.echo(f"ipnews: {e}", err=True)
+        sys.exit(EXIT_FATAL)
+    sys.exit(EXIT_OK)
 
 
 @cli.command()
