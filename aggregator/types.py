@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 # Bump when parsing/normalization changes in a way that alters stored fields;
 # it is recorded on every article (provenance) and lets `reparse` find stale rows.
@@ -136,7 +137,7 @@ class Article:
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def evolve(self, **changes: Any) -> "Article":
+    def evolve(self, **changes: Any) -> Article:
         changes.setdefault("content_hash", "")
         return replace(self, **changes)
 
@@ -157,4 +158,4 @@ def content_hash(article: Article) -> str:
 
 def article_id(source_id: str, key: str) -> str:
     """The stable id of an item: from its source and its GUID (else its canonical URL)."""
-    return hashlib.sha256(f"{source_id}\n{key}".encode("utf-8")).hexdigest()[:20]
+    return hashlib.sha256(f"{source_id}\n{key}".encode()).hexdigest()[:20]
