@@ -176,7 +176,7 @@ def test_hundreds_of_concurrent_keep_alive_connections_and_peak():
 
 
 def test_stop_hangs_up_idle_keep_alive_connections_and_sleeping_handlers(capfd):
-    before = threading.active_count()
+    before = set(threading.enumerate())
     server = LoopbackServer().start()
     server.add("/f", b"x")
     server.add("/sleepy", b"x", delay=30)
@@ -191,7 +191,7 @@ def test_stop_hangs_up_idle_keep_alive_connections_and_sleeping_handlers(capfd):
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 1.5
-    assert threading.active_count() == before
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
     for conn in [idle, *busy]:
         conn.close()
     out, err = capfd.readouterr()
