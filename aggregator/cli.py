@@ -319,6 +319,95 @@ def sources(state: State, fmt: str, failing: bool) -> None:
     Console(width=None if _interactive() else 200).print(table)
 
 
+@cli.command()
+@click.argument("article_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+@handle_errors
+def show(state: State, article_id: str, fmt: str) -> None:
+    """Show one article with its sources, its revision history (with diffs) and its raw snapshots.
+
+    ARTICLE_ID is the id from search results (a unique prefix is enough).
+
+    Example: ipnews show 3f2a9c1e
+    """
+    from .store import article_history
+
+    with _open_archive(state.db_path, readonly=True) as archive:
+        history = article_history(archive, article_id)
+    if history is None:
+        click.echo(f"ipnews: no article {article_id!r} (or the prefix is not unique)", err=True)
+        sys.exit(EXIT_USAGE)
+    if fmt == "json":
+        click.echo(json.dumps(history, ensure_ascii=False, indent=2))
+        return
+    click.echo(_format_history(history))
+
+
+def _format_history(history: dict) -> str:
+    import difflib
+
+    a = history["article"]
+    lines = [a["title"], "=" * min(len(a["title"]), 78)]
+    for label, key in (("id", "id"), ("url", "url"), ("office", "office"), ("source", "source_id"),
+                       ("published", "published"), ("site published", "site_published"), ("updated", "updated"),
+                       ("source org", "source_org"), ("language", "language"), ("extraction", "extraction"),
+                       ("parser", "parser_version"), ("first seen", "first_seen"), ("last seen", "last_seen")):
+        if a.get(key):
+            lines.append(f"{label + ':':<16}{a[key]}")
+    if a["topics"]:
+        lines.append(f"{'topics:':<16}{', '.join(a['topics'])}")
+    lines += ["", a["body"] or a["summary"] or "(no text)", ""]
+    lines.append(f"Sources ({len(history['sources'])}):")
+    for s in history["sources"]:
+        lines.append(f"  {s['source_id']} ({s['office']})  first {s['first_seen']}  last {s['last_seen']}  {s['url']}")
+    if history["cluster"]:
+        lines.append(f"Near-duplicates ({len(history['cluster'])}):")
+        for c in history["cluster"]:
+            lines.append(f"  {c['id']}  {c['office']}  {(c['published'] or '')[:10]}  {c['title']}")
+    lines.append(f"Revisions ({len(history['revisions'])}):")
+    newer = {"title": a["title"], "body": a["body"] or "", "summary": a["summary"] or ""}
+    for rev in reversed(history["revisions"]):
+        prev = rev["previous"]
+        lines.append(f"  replaced on {rev['seen']}: changed {', '.join(rev['changed_fields']) or 'formatting only'}")
+        for field in ("title", "summary", "body"):
+            old_text, new_text = prev.get(field) or "", newer.get(field) or ""
+            if old_text != new_text:
+                diff = difflib.unified_diff(old_text.splitlines(), new_text.splitlines(), f"{field} (before)",
+                                            f"{field} (after)", lineterm="", n=1)
+                lines.extend("    " + d for d in diff)
+        newer = {k: prev.get(k) or "" for k in newer}
+    lines.append(f"Raw snapshots ({len(history['snapshots'])}):")
+    for s in history["snapshots"]:
+        lines.append(f"  #{s['id']}  {s['fetched']}  HTTP {s['status']}  {s['size']} bytes  {s['final_url']}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--source", "source_ids", multiple=True, metavar="ID", help="Only this source (repeatable).")
+@click.pass_obj
+@handle_errors
+def reparse(state: State, source_ids: tuple[str, ...]) -> None:
+    """Rebuild articles from their raw snapshots with the current parser, without fetching.
+
+    Example: ipnews reparse --source cnipa-zh-news
+    """
+    from .lock import AlreadyRunning, fetch_lock
+    from .pipeline import reparse_sources
+
+    config = state.config()
+    try:
+        with fetch_lock(state.db_path), _open_archive(state.db_path) as archive:
+            summary = reparse_sources(config, archive, source_ids)
+    except AlreadyRunning as e:
+        click.echo(f"ipnews: {e}", err=True)
+        sys.exit(EXIT_FATAL)
+    for problem in summary.failed:
+        click.echo(f"ipnews: {problem}", err=True)
+    click.echo(f"re-parsed {summary.articles} articles: {summary.changed} changed")
+    sys.exit(EXIT_PARTIAL if summary.failed else EXIT_OK)
+
+
 @cli.command("check-config")
 @click.pass_obj
 @handle_errors

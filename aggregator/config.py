@@ -37,7 +37,7 @@ _SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2*
 TOP_KEYS = ("defaults", "sources")
 DEFAULT_KEYS = (
     "interval", "contact", "per_host", "concurrency", "timeout", "connect_timeout", "read_timeout",
-    "max_bytes", "timezone", "headers", "language",
+    "max_bytes", "timezone", "headers", "language", "snapshots_per_article",
 )
 SOURCE_KEYS = (
     "id", "office", "name", "kind", "url", "language", "interval", "headers", "encoding", "timezone",
@@ -66,6 +66,7 @@ class Settings:
     timezone: str | None = None
     language: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    snapshots_per_article: int = 10  # raw responses kept per article; 0 keeps them all
 
 
 @dataclass(frozen=True)
@@ -211,11 +212,11 @@ def _parse_settings(raw: Any, problems: _Problems) -> Settings:
                 values[key] = parse(raw[key])
             except ValueError as e:
                 problems.add(line, f"defaults: {key}: {raw[key]!r} {e} (e.g. 30m, 6h, 10MB)")
-    for key in ("per_host", "concurrency"):
+    for key, least in (("per_host", 1), ("concurrency", 1), ("snapshots_per_article", 0)):
         if key in raw:
             value = raw[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                problems.add(line, f"defaults: {key}: must be a whole number ≥ 1, not {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                problems.add(line, f"defaults: {key}: must be a whole number ≥ {least}, not {value!r}")
             else:
                 values[key] = value
     if "contact" in raw:

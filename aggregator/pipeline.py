@@ -30,8 +30,8 @@ from .exceptions import AggregatorError, FetchError, ParseError, SourceError, St
 from .fetch import Fetcher, build_user_agent
 from .normalize import iso_utc
 from .scheduler import is_due, next_due_after_failure, next_due_after_success, parse_iso
-from .store import Archive, FetchRecord, SourceState
-from .types import Article, FetchResult, Source
+from .store import DEFAULT_KEEP_SNAPSHOTS, Archive, FetchRecord, SourceState
+from .types import FetchedArticle, FetchResult, Source
 from .urls import canonical_url
 
 log = logging.getLogger("ipnews")
@@ -83,6 +83,22 @@ class RunSummary:
         )
 
 
+def entry_to_json(entry) -> dict:
+    """A list entry as plain data, stored with the article page's snapshot for re-parsing."""
+    date = entry.date
+    return {"url": entry.url, "title": entry.title, "date_raw": entry.date_raw,
+            "date": {"value": date.value, "has_time": date.has_time, "raw": date.raw} if date else None}
+
+
+def entry_from_json(data: dict):
+    from .dates import ParsedDate
+    from .sources.page import ListEntry
+
+    date = data.get("date")
+    return ListEntry(url=data["url"], title=data.get("title") or "", date=ParsedDate(**date) if date else None,
+                     date_raw=data.get("date_raw"))
+
+
 def select_sources(
     config: Config,
     archive: Archive,
@@ -131,9 +147,11 @@ class Poller:
         run_id: str,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_done: Callable[[SourceOutcome], None] | None = None,
+        keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
     ):
         self.archive = archive
         self.fetcher = fetcher
+        self.keep_snapshots = keep_snapshots
         self.run_id = run_id
         self.clock = clock
         self.on_done = on_done
@@ -165,7 +183,7 @@ class Poller:
             self.on_done(outcome)
         return outcome
 
-    async def _poll_feed(self, source: Source, state: SourceState) -> tuple[FetchResult, list[Article], str | None]:
+    async def _poll_feed(self, source: Source, state: SourceState) -> tuple[FetchResult, list[FetchedArticle], str | None]:
         from .sources.feed import parse_feed
 
         result = await self.fetcher.get(
@@ -175,9 +193,9 @@ class Poller:
         if result.not_modified:
             return result, [], None
         articles = await asyncio.to_thread(parse_feed, result.content, result.headers, source, result.final_url)
-        return result, articles, None
+        return result, [FetchedArticle(a, result) for a in articles], None
 
-    async def _poll_page(self, source: Source, state: SourceState) -> tuple[FetchResult, list[Article], str | None]:
+    async def _poll_page(self, source: Source, state: SourceState) -> tuple[FetchResult, list[FetchedArticle], str | None]:
         from .sources.page import parse_article_page, parse_list_page
 
         assert source.list is not None
@@ -214,20 +232,21 @@ class Poller:
         known = self.archive.known_item_keys(source.id)
         todo = [e for key, e in unique.items() if key not in known]
 
-        async def one(entry) -> Article | SourceError:
+        async def one(entry) -> FetchedArticle | SourceError:
             try:
                 result = await self.fetcher.get(entry.url, headers=source.headers, source_id=source.id,
                                                 accept=HTML_ACCEPT)
-                return await asyncio.to_thread(
+                article = await asyncio.to_thread(
                     parse_article_page, result.content, result.headers, source, result.final_url, entry
                 )
+                return FetchedArticle(article, result, {"entry": entry_to_json(entry)})
             except SourceError as e:
                 return e
 
         results = await asyncio.gather(*(one(e) for e in todo))
-        articles = [r for r in results if isinstance(r, Article)]
+        articles = [r for r in results if isinstance(r, FetchedArticle)]
         failures = [r for r in results if isinstance(r, SourceError)]
-        empty = [a for a in articles if not (a.body or "").strip()]
+        empty = [f.article for f in articles if not (f.article.body or "").strip()]
         warnings = []
         if failures:
             warnings.append(f"{len(failures)} of {len(todo)} article pages failed (first: {failures[0].message})")
@@ -243,7 +262,7 @@ class Poller:
         state: SourceState,
         record: FetchRecord,
         result: FetchResult,
-        articles: list[Article],
+        articles: list[FetchedArticle],
         warning: str | None,
         started: float,
     ) -> SourceOutcome:
@@ -266,7 +285,8 @@ class Poller:
             url=source.url, final_url=result.final_url, status=result.status, bytes=len(result.content),
             error=warning,
         )
-        saved = self.archive.save_source_results(source, articles, record, new_state, now=now)
+        saved = self.archive.save_source_results(source, articles, record, new_state, now=now,
+                                                 keep_snapshots=self.keep_snapshots)
         if warning:
             log.warning("%s: %s", source.id, warning)
         permanent = [loc for status, loc in result.redirects if status in (301, 308)]
@@ -323,7 +343,8 @@ async def poll_sources(
     started = time.monotonic()
     archive.sync_sources(config.sources)
     async with build_fetcher(config, transport) as fetcher:
-        poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done)
+        poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done,
+                        keep_snapshots=config.settings.snapshots_per_article)
         summary.outcomes = list(await asyncio.gather(*(poller.poll(s) for s in sources)))
     summary.seconds = time.monotonic() - started
     return summary
@@ -429,7 +450,8 @@ class Daemon:
             while not self._stop.is_set():
                 self._maybe_reload()
                 self.archive.sync_sources(self.config.sources)
-                poller = Poller(self.archive, fetcher, run_id=uuid.uuid4().hex[:12], clock=self.clock)
+                poller = Poller(self.archive, fetcher, run_id=uuid.uuid4().hex[:12], clock=self.clock,
+                                keep_snapshots=self.config.settings.snapshots_per_article)
                 due = select_sources(self.config, self.archive, now=self.clock())
                 for source in due:
                     if source.id not in in_flight:
@@ -457,3 +479,56 @@ class Daemon:
                     log.warning("abandoned %d polls still in flight after %.0f s", len(pending), self.grace)
                     await asyncio.gather(*pending, return_exceptions=True)
         log.info("stopped after %d rounds", self.rounds)
+
+
+@dataclass(frozen=True)
+class ReparseSummary:
+    articles: int
+    changed: int
+    failed: list[str]
+
+
+def reparse_sources(config: Config, archive: Archive, source_ids: Iterable[str] = ()) -> ReparseSummary:
+    """Rebuild articles from their latest raw snapshots with the current parser: no network.
+
+    Each article is re-parsed from the snapshot it was last changed by; an
+    article whose text comes out different gets a revision like any change.
+    """
+    from .sources.feed import parse_feed
+    from .sources.page import parse_article_page
+
+    wanted = list(source_ids) or [s.id for s in config.sources]
+    total = changed = 0
+    failed: list[str] = []
+    for sid in wanted:
+        source = config.source(sid)
+        latest: dict[int, set[str]] = {}
+        for article_id, snapshot_id in archive.db.execute(
+            "SELECT id, snapshot_id FROM articles WHERE source_id = ? AND snapshot_id IS NOT NULL", [source.id]
+        ):
+            latest.setdefault(snapshot_id, set()).add(article_id)
+        rebuilt = []
+        for snapshot_id, article_ids in latest.items():
+            snapshot = archive.snapshot(snapshot_id)
+            if snapshot is None:
+                continue
+            try:
+                if source.kind == "page":
+                    entry = entry_from_json(snapshot.context["entry"]) if snapshot.context else None
+                    parsed = [parse_article_page(snapshot.content, snapshot.headers, source, snapshot.final_url, entry)]
+                else:
+                    parsed = parse_feed(snapshot.content, snapshot.headers, source, snapshot.final_url)
+            except SourceError as e:
+                failed.append(f"{source.id}: snapshot {snapshot_id}: {e.message}")
+                continue
+            keys = {a.guid or canonical_url(a.url): a for a in parsed}
+            links = dict(archive.db.execute(
+                "SELECT item_key, article_id FROM article_sources WHERE source_id = ? AND article_id IN "
+                f"({', '.join('?' for _ in article_ids)})", [source.id, *article_ids]
+            ).fetchall())
+            rebuilt.extend(keys[key] for key in links if key in keys)
+        if rebuilt:
+            saved = archive.save_source_results(source, rebuilt, None, None)
+            total += saved.seen
+            changed += saved.changed
+    return ReparseSummary(articles=total, changed=changed, failed=failed)

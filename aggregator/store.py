@@ -14,8 +14,11 @@ search.py for why the indexed text is not the stored text.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,10 +32,16 @@ from sqlite_utils.migrations import Migrations
 from .exceptions import StorageError
 from .normalize import iso_utc
 from .search import FTS_COLUMNS, INDEX_VERSION, index_text
-from .types import Article, Source
+from .types import Article, FetchedArticle, FetchResult, Source
 from .urls import canonical_url
 
 migrations = Migrations("ipnews")
+
+DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
+VOLATILE_STREAK = 3  # changed on this many polls in a row: the article is volatile
+VOLATILE_REVISION_GAP = 24 * 3600  # a volatile article keeps at most one revision a day
+REVISION_FIELDS = ("title", "published", "site_published", "source_org", "topics", "language", "summary", "body")
+REVISION_CONTEXT = ("body_html", "content_hash", "source_id", "extraction", "parser_version", "last_seen")
 
 ARTICLE_COLUMNS = (
     "id", "source_id", "office", "url", "url_canonical", "guid", "title", "published", "published_raw",
@@ -152,6 +161,47 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     _create_fts(db)
 
 
+@migrations()
+def m002_snapshots_revisions_clusters(db: sqlite_utils.Database) -> None:
+    """Raw snapshots, revision damping and near-duplicate clusters (issue #4)."""
+    db.execute(
+        """
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY,
+            source_id TEXT NOT NULL,
+            url TEXT NOT NULL,  -- what we asked for
+            final_url TEXT NOT NULL,  -- after redirects
+            status INTEGER,
+            headers TEXT,  -- JSON object, lower-cased names
+            fetched TEXT NOT NULL,
+            sha256 TEXT NOT NULL,  -- of the (decoded) body
+            size INTEGER NOT NULL,
+            compression TEXT NOT NULL,
+            content BLOB NOT NULL,
+            context TEXT  -- JSON: what else the parser needed (a page article's list entry)
+        )
+        """
+    )
+    db.execute("CREATE INDEX snapshots_sha256 ON snapshots(sha256, final_url)")
+    db.execute(
+        """
+        CREATE TABLE article_snapshots (
+            article_id TEXT NOT NULL REFERENCES articles(id),
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
+            seen TEXT NOT NULL,
+            PRIMARY KEY (article_id, snapshot_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX article_snapshots_snapshot ON article_snapshots(snapshot_id)")
+    for column, kind in (("snapshot_id", "INTEGER"), ("revision_count", "INTEGER NOT NULL DEFAULT 0"),
+                         ("change_streak", "INTEGER NOT NULL DEFAULT 0"), ("last_revised", "TEXT"),
+                         ("cluster_id", "TEXT"), ("cluster_similarity", "REAL")):
+        db.execute(f"ALTER TABLE articles ADD COLUMN {column} {kind}")
+    db.execute("UPDATE articles SET cluster_id = id WHERE cluster_id IS NULL")
+    db.execute("CREATE INDEX articles_cluster ON articles(cluster_id)")
+
+
 def _create_fts(db: sqlite_utils.Database) -> None:
     columns = ", ".join(FTS_COLUMNS)
     db.execute(
@@ -179,6 +229,38 @@ def _create_fts(db: sqlite_utils.Database) -> None:
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [INDEX_VERSION],
     )
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _only_numbers_changed(previous: dict[str, Any], current: dict[str, Any]) -> bool:
+    return all(
+        _DIGITS.sub("#", previous.get(name) or "") == _DIGITS.sub("#", current.get(name) or "")
+        for name in ("title", "summary", "body", "source_org", "topics")
+    )
+
+
+def _age_seconds(earlier: str, later: str) -> float:
+    def parse(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A stored response: what the office served, decompressed."""
+
+    id: int
+    source_id: str
+    url: str
+    final_url: str
+    status: int | None
+    headers: dict[str, str]
+    fetched: str
+    content: bytes
+    context: Any
 
 
 def _fts_text(value: Any) -> str:
@@ -360,30 +442,45 @@ class Archive:
     def save_source_results(
         self,
         source: Source,
-        articles: Sequence[Article],
-        record: FetchRecord,
-        state: SourceState,
+        articles: Sequence[Article | FetchedArticle],
+        record: FetchRecord | None,
+        state: SourceState | None,
         *,
         now: datetime | None = None,
+        keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
     ) -> SaveResult:
-        """Store a poll's articles, its fetch row and the source's new state in one transaction."""
+        """Store a poll's articles, their snapshots, its fetch row and the source's new state in one
+        transaction. ``record`` and ``state`` are None when re-parsing (no fetch happened)."""
         seen_at = iso_utc(now or datetime.now(timezone.utc))
+        items = [a if isinstance(a, FetchedArticle) else FetchedArticle(a) for a in articles]
         new = changed = 0
         try:
             with self.write_transaction():
-                fetch_id = self._insert_fetch(record)
-                for article in articles:
-                    outcome = self._save_article(source, article, fetch_id, seen_at)
+                fetch_id = self._insert_fetch(record) if record else None
+                snapshots: dict[int, int] = {}  # id(response) → snapshot row
+                touched: list[str] = []
+                for item in items:
+                    outcome, article_id = self._save_article(source, item.article, fetch_id, seen_at)
                     new += outcome == "new"
                     changed += outcome == "changed"
-                self.db.execute(
-                    "UPDATE fetches SET items_seen = ?, items_new = ?, items_changed = ? WHERE id = ?",
-                    [len(articles), new, changed, fetch_id],
-                )
-                self._write_state(state)
+                    if outcome != "same" and item.response is not None:
+                        key = id(item.response)
+                        if key not in snapshots:
+                            snapshots[key] = self._store_snapshot(source.id, item.response, item.context, seen_at)
+                        self._link_snapshot(article_id, snapshots[key], seen_at)
+                        touched.append(article_id)
+                if fetch_id is not None:
+                    self.db.execute(
+                        "UPDATE fetches SET items_seen = ?, items_new = ?, items_changed = ? WHERE id = ?",
+                        [len(items), new, changed, fetch_id],
+                    )
+                if state is not None:
+                    self._write_state(state)
+                if keep_snapshots > 0 and touched:
+                    self._prune_snapshots(touched, keep_snapshots)
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{self.path}: cannot write {source.id}'s results: {e}") from e
-        return SaveResult(seen=len(articles), new=new, changed=changed)
+        return SaveResult(seen=len(items), new=new, changed=changed)
 
     def record_failure(self, record: FetchRecord, state: SourceState) -> None:
         """Record a failed poll (fetch row + state), nothing else touched."""
@@ -412,8 +509,8 @@ class Archive:
              state.last_error, state.consecutive_failures, state.next_due, state.retry_after, state.source_id],
         )
 
-    def _save_article(self, source: Source, article: Article, fetch_id: int, seen_at: str) -> str:
-        """Insert, update or just mark seen one article; returns "new", "changed" or "same"."""
+    def _save_article(self, source: Source, article: Article, fetch_id: int | None, seen_at: str) -> tuple[str, str]:
+        """Insert, update or just mark seen one article; returns ("new"|"changed"|"same", article id)."""
         url_key = canonical_url(article.url)
         item_key = article.guid or url_key
         row = self.db.execute(
@@ -435,24 +532,30 @@ class Archive:
             if not exists:
                 self._insert_article(article, url_key, fetch_id, seen_at)
                 self._link_source(source.id, item_key, article_id, article.url, seen_at)
-                return "new"
+                return "new", article_id
         self._link_source(source.id, item_key, article_id, article.url, seen_at)
         current = self.db.execute(
-            "SELECT source_id, content_hash, extraction FROM articles WHERE id = ?", [article_id]
+            "SELECT source_id, content_hash, extraction, change_streak, last_revised FROM articles WHERE id = ?",
+            [article_id],
         ).fetchone()
-        if current is None:  # pragma: no cover - guarded by foreign keys
-            return "same"
-        home_source, stored_hash, stored_extraction = current
+        home_source, stored_hash, stored_extraction, streak, last_revised = current
         takes_over = home_source != source.id and stored_extraction == "feed" and article.extraction != "feed"
-        if (home_source != source.id and not takes_over) or stored_hash == article.content_hash:
+        if home_source != source.id and not takes_over:
             self.db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen_at, article_id])
-            return "same"
+            return "same", article_id
+        if stored_hash == article.content_hash:
+            self.db.execute(
+                "UPDATE articles SET last_seen = ?, change_streak = 0 WHERE id = ? AND "
+                "(last_seen IS NOT ? OR change_streak != 0)",
+                [seen_at, article_id, seen_at],
+            )
+            return "same", article_id
         # The article's own page is a better record than a feed's summary of it: a page source
         # that extracted it takes the article over; otherwise only its first source revises it.
-        self._revise_article(article_id, article, url_key, fetch_id, seen_at)
-        return "changed"
+        self._revise_article(article_id, article, url_key, fetch_id, seen_at, streak, last_revised)
+        return "changed", article_id
 
-    def _article_row(self, article: Article, url_key: str, fetch_id: int, seen_at: str) -> dict[str, Any]:
+    def _article_row(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str) -> dict[str, Any]:
         row = {name: getattr(article, name, None) for name in ARTICLE_COLUMNS if hasattr(article, name)}
         row["url_canonical"] = url_key
         row["topics"] = json.dumps(list(article.topics), ensure_ascii=False)
@@ -462,27 +565,51 @@ class Archive:
         row["last_seen"] = seen_at
         return row
 
-    def _insert_article(self, article: Article, url_key: str, fetch_id: int, seen_at: str) -> None:
+    def _insert_article(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str) -> None:
         row = self._article_row(article, url_key, fetch_id, seen_at)
+        row["cluster_id"] = article.id
         columns = ", ".join(row)
         params = ", ".join(f":{c}" for c in row)
         self.db.execute(f"INSERT INTO articles ({columns}) VALUES ({params})", row)
 
-    def _revise_article(self, article_id: str, article: Article, url_key: str, fetch_id: int, seen_at: str) -> None:
+    def _revise_article(
+        self,
+        article_id: str,
+        article: Article,
+        url_key: str,
+        fetch_id: int | None,
+        seen_at: str,
+        streak: int,
+        last_revised: str | None,
+    ) -> None:
+        """Update the current row; keep the previous version unless the article is volatile.
+
+        An article whose numbers (only its numbers: a clock, a counter, a date stamp) change on
+        VOLATILE_STREAK polls in a row is damped: its row still follows the office, but a
+        revision is kept at most once per VOLATILE_REVISION_GAP, so it cannot flood the history.
+        A change in the words is always kept.
+        """
         old = self.db.execute("SELECT * FROM articles WHERE id = ?", [article_id])
         names = [d[0] for d in old.description]
         previous = dict(zip(names, old.fetchone(), strict=True))
         row = self._article_row(article, url_key, fetch_id, seen_at)
         for keep in ("id", "first_seen"):
             row.pop(keep)
-        compared = ("title", "published", "site_published", "source_org", "topics", "language", "summary", "body")
-        changed = [name for name in compared if previous.get(name) != row.get(name)]
-        self.db.execute(
-            "INSERT INTO article_revisions (article_id, seen, changed_fields, previous) VALUES (?, ?, ?, ?)",
-            [article_id, seen_at, json.dumps(changed),
-             json.dumps({k: previous[k] for k in (*compared, "body_html", "content_hash", "source_id", "extraction", "last_seen")},
-                        ensure_ascii=False)],
-        )
+        if fetch_id is None:
+            row.pop("fetch_id")  # a re-parse keeps the provenance of the fetch that brought the bytes
+        streak += 1
+        volatile = streak >= VOLATILE_STREAK and _only_numbers_changed(previous, row)
+        recent = last_revised is not None and _age_seconds(last_revised, seen_at) < VOLATILE_REVISION_GAP
+        if not (volatile and recent):
+            changed = [name for name in REVISION_FIELDS if previous.get(name) != row.get(name)]
+            self.db.execute(
+                "INSERT INTO article_revisions (article_id, seen, changed_fields, previous) VALUES (?, ?, ?, ?)",
+                [article_id, seen_at, json.dumps(changed),
+                 json.dumps({k: previous[k] for k in (*REVISION_FIELDS, *REVISION_CONTEXT)}, ensure_ascii=False)],
+            )
+            row["last_revised"] = seen_at
+            row["revision_count"] = (previous.get("revision_count") or 0) + 1
+        row["change_streak"] = streak
         assignments = ", ".join(f"{c} = :{c}" for c in row)
         self.db.execute(f"UPDATE articles SET {assignments} WHERE id = :article_id", {**row, "article_id": article_id})
 
@@ -492,6 +619,62 @@ class Archive:
                VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT(source_id, item_key) DO UPDATE SET last_seen = excluded.last_seen, url = excluded.url""",
             [source_id, item_key, article_id, url, seen_at, seen_at],
+        )
+
+    # --- raw snapshots --------------------------------------------------------------------
+
+    def _store_snapshot(self, source_id: str, response: FetchResult, context: Any, seen_at: str) -> int:
+        """Keep the response's bytes (zlib), content-addressed per URL: the same bytes are stored once."""
+        digest = hashlib.sha256(response.content).hexdigest()
+        existing = self.db.execute(
+            "SELECT id FROM snapshots WHERE sha256 = ? AND final_url = ?", [digest, response.final_url]
+        ).fetchone()
+        if existing:
+            return int(existing[0])
+        cursor = self.db.execute(
+            """INSERT INTO snapshots (source_id, url, final_url, status, headers, fetched, sha256, size,
+                                      compression, content, context)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'zlib', ?, ?)""",
+            [source_id, response.url, response.final_url, response.status,
+             json.dumps(dict(response.headers), ensure_ascii=False), seen_at, digest, len(response.content),
+             zlib.compress(response.content, 6), json.dumps(context, ensure_ascii=False) if context else None],
+        )
+        return int(cursor.lastrowid)
+
+    def _link_snapshot(self, article_id: str, snapshot_id: int, seen_at: str) -> None:
+        self.db.execute(
+            "INSERT INTO article_snapshots (article_id, snapshot_id, seen) VALUES (?, ?, ?) "
+            "ON CONFLICT(article_id, snapshot_id) DO UPDATE SET seen = excluded.seen",
+            [article_id, snapshot_id, seen_at],
+        )
+        self.db.execute("UPDATE articles SET snapshot_id = ? WHERE id = ?", [snapshot_id, article_id])
+
+    def _prune_snapshots(self, article_ids: Sequence[str], keep: int) -> None:
+        """Keep each article's latest `keep` snapshots; drop snapshots nothing links to any more."""
+        for article_id in set(article_ids):
+            self.db.execute(
+                """DELETE FROM article_snapshots WHERE article_id = ? AND snapshot_id NOT IN (
+                       SELECT snapshot_id FROM article_snapshots WHERE article_id = ?
+                       ORDER BY seen DESC, snapshot_id DESC LIMIT ?)""",
+                [article_id, article_id, keep],
+            )
+        self.db.execute(
+            "DELETE FROM snapshots WHERE id NOT IN (SELECT snapshot_id FROM article_snapshots)"
+        )
+
+    def snapshot(self, snapshot_id: int) -> Snapshot | None:
+        row = self.db.execute(
+            "SELECT id, source_id, url, final_url, status, headers, fetched, content, context FROM snapshots "
+            "WHERE id = ?",
+            [snapshot_id],
+        ).fetchone()
+        if row is None:
+            return None
+        sid, source_id, url, final_url, status, headers, fetched, content, context = row
+        return Snapshot(
+            id=sid, source_id=source_id, url=url, final_url=final_url, status=status,
+            headers=json.loads(headers or "{}"), fetched=fetched, content=zlib.decompress(content),
+            context=json.loads(context) if context else None,
         )
 
     # --- reading --------------------------------------------------------------------------
@@ -515,3 +698,37 @@ class Archive:
                 """
             )
         )
+
+
+def article_history(archive: Archive, article_id: str) -> dict[str, Any] | None:
+    """An article with its sources, revisions, snapshots and cluster: what `ipnews show` prints.
+
+    ``article_id`` may be a unique prefix of the id.
+    """
+    rows = list(archive.rows("SELECT * FROM articles WHERE id = ? OR id LIKE ? LIMIT 2",
+                             [article_id, article_id.replace("%", "").replace("_", "") + "%"]))
+    exact = [r for r in rows if r["id"] == article_id]
+    if exact:
+        rows = exact
+    if len(rows) != 1:
+        return None
+    article = rows[0]
+    article["topics"] = json.loads(article["topics"] or "[]")
+    aid = article["id"]
+    return {
+        "article": article,
+        "sources": list(archive.rows(
+            "SELECT s.source_id, src.office, s.url, s.first_seen, s.last_seen FROM article_sources s "
+            "LEFT JOIN sources src ON src.id = s.source_id WHERE s.article_id = ? ORDER BY s.first_seen", [aid])),
+        "revisions": [
+            {**r, "changed_fields": json.loads(r["changed_fields"]), "previous": json.loads(r["previous"])}
+            for r in archive.rows("SELECT id, seen, changed_fields, previous FROM article_revisions "
+                                  "WHERE article_id = ? ORDER BY id", [aid])
+        ],
+        "snapshots": list(archive.rows(
+            "SELECT sn.id, sn.url, sn.final_url, sn.status, sn.fetched, sn.size, sn.sha256 FROM article_snapshots a "
+            "JOIN snapshots sn ON sn.id = a.snapshot_id WHERE a.article_id = ? ORDER BY a.seen", [aid])),
+        "cluster": list(archive.rows(
+            "SELECT id, office, source_id, title, published, cluster_similarity FROM articles "
+            "WHERE cluster_id = ? AND id != ? ORDER BY sort_date", [article["cluster_id"] or aid, aid])),
+    }

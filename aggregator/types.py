@@ -159,3 +159,17 @@ def content_hash(article: Article) -> str:
 def article_id(source_id: str, key: str) -> str:
     """The stable id of an item: from its source and its GUID (else its canonical URL)."""
     return hashlib.sha256(f"{source_id}\n{key}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class FetchedArticle:
+    """An article with the response it was parsed from (kept as its raw snapshot).
+
+    ``context`` is what the parser needed besides the bytes, so the article can
+    be parsed again from the snapshot alone: for a page article, the list entry
+    (title and date) it was reached from.
+    """
+
+    article: Article
+    response: FetchResult | None = None
+    context: Mapping[str, Any] | None = None
