@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .exceptions import InvalidSearchQuery
 
 # Bump when index_text changes: the archive rebuilds its index on open.
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"
 MAX_QUERY_LENGTH = 1000
 FTS_COLUMNS = ("title", "summary", "body", "topics", "source_org")
 COLUMN_ALIASES = {"title": "title", "summary": "summary", "body": "body", "text": "body",
@@ -45,12 +46,37 @@ def _bigrams(run: str) -> str:
     return " ".join(run[i : i + 2] for i in range(len(run) - 1))
 
 
-def index_text(text: str | None) -> str:
-    """The text as written into the FTS index: CJK runs as space-separated bigrams."""
+_KANA_OR_HANGUL = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f\uac00-\ud7af]")
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+
+
+@lru_cache(maxsize=1)
+def _to_simplified():
+    import opencc
+
+    return opencc.OpenCC("t2s").convert
+
+
+def fold_chinese(text: str) -> str:
+    """Traditional Chinese characters → simplified (OpenCC), so 專利 and 专利 index alike."""
+    return _to_simplified()(text) if _HAN.search(text) else text
+
+
+def _is_chinese(text: str, language: str | None) -> bool:
+    if language:
+        return language.lower().startswith("zh")
+    return not _KANA_OR_HANGUL.search(text)  # Han with no kana or Hangul: Chinese, most likely
+
+
+def index_text(text: str | None, language: str | None = None) -> str:
+    """The text as written into the FTS index: CJK runs as space-separated bigrams; Chinese
+    text folded to simplified characters (Japanese kanji are left as they are)."""
     if not text:
         return ""
     if not _HAS_CJK.search(text):
         return text
+    if _HAN.search(text) and _is_chinese(text, language):
+        text = fold_chinese(text)
     return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group(0))} ", text)
 
 
@@ -83,11 +109,23 @@ def _quote(text: str) -> str:
 
 
 def _term(text: str, prefix: bool = False, column: str | None = None) -> str | None:
-    """One user term or phrase → a quoted FTS5 phrase (CJK as bigram phrases)."""
-    text = " ".join(index_text(text).split())
-    if not text:
+    """One user term or phrase → a quoted FTS5 phrase (CJK as bigram phrases).
+
+    A term with traditional Chinese characters matches both as written (Japanese text is
+    indexed unfolded) and folded to simplified (Chinese text is indexed folded).
+    """
+    star = " *" if prefix else ""
+    as_written = " ".join(_CJK_RUN.sub(lambda m: f" {_bigrams(m.group(0))} ", text).split())
+    if not as_written:
         return None
-    phrase = _quote(text) + (" *" if prefix else "")
+    forms = [as_written]
+    if _HAN.search(text):
+        folded = " ".join(index_text(text, "zh").split())
+        if folded != as_written:
+            forms.append(folded)
+    phrase = " OR ".join(_quote(form) + star for form in forms)
+    if len(forms) > 1:
+        phrase = f"( {phrase} )"
     return f"{column} : {phrase}" if column else phrase
 
 

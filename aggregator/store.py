@@ -36,6 +36,7 @@ from .types import Article, FetchedArticle, FetchResult, Source
 from .urls import canonical_url
 
 migrations = Migrations("ipnews")
+FTS_CALL = "ipnews_fts_text({row}.{column}, {row}.language)"
 
 DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
 VOLATILE_STREAK = 3  # changed on this many polls in a row: the article is volatile
@@ -202,34 +203,50 @@ def m002_snapshots_revisions_clusters(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX articles_cluster ON articles(cluster_id)")
 
 
+@migrations()
+def m003_fts_language_aware(db: sqlite_utils.Database) -> None:
+    """Index Chinese text folded to simplified characters: the index function now takes the language."""
+    for trigger in ("articles_fts_ai", "articles_fts_ad", "articles_fts_au"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    _create_fts_triggers(db, FTS_CALL)
+    # The index itself is rebuilt by Archive._check_index_version (INDEX_VERSION changed).
+
+
 def _create_fts(db: sqlite_utils.Database) -> None:
     columns = ", ".join(FTS_COLUMNS)
     db.execute(
         f"CREATE VIRTUAL TABLE articles_fts USING fts5({columns}, content='', "
         "tokenize='porter unicode61 remove_diacritics 2')"
     )
-    values_new = ", ".join(f"ipnews_fts_text(new.{c})" for c in FTS_COLUMNS)
-    values_old = ", ".join(f"ipnews_fts_text(old.{c})" for c in FTS_COLUMNS)
-    db.executescript(
-        f"""
-        CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN
-            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.seq, {values_new});
-        END;
-        CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles BEGIN
-            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.seq, {values_old});
-        END;
-        CREATE TRIGGER articles_fts_au AFTER UPDATE OF {columns} ON articles BEGIN
-            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.seq, {values_old});
-            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.seq, {values_new});
-        END;
-        """
-    )
+    _create_fts_triggers(db, "ipnews_fts_text({row}.{column})")
     db.execute(
         "INSERT INTO archive_meta(key, value) VALUES ('index_version', ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [INDEX_VERSION],
+        ["1"],
     )
 
+
+def _create_fts_triggers(db: sqlite_utils.Database, call: str) -> None:
+    columns = ", ".join(FTS_COLUMNS)
+    values_new = ", ".join(call.format(row="new", column=c) for c in FTS_COLUMNS)
+    values_old = ", ".join(call.format(row="old", column=c) for c in FTS_COLUMNS)
+    # One statement at a time: executescript() would commit the migration's transaction midway.
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.seq, {values_new});
+        END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.seq, {values_old});
+        END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_au AFTER UPDATE OF {columns}, language ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.seq, {values_old});
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.seq, {values_new});
+        END"""
+    )
 
 _DIGITS = re.compile(r"\d+")
 
@@ -263,8 +280,8 @@ class Snapshot:
     context: Any
 
 
-def _fts_text(value: Any) -> str:
-    return index_text(value) if isinstance(value, str) else ""
+def _fts_text(value: Any, language: Any = None) -> str:
+    return index_text(value, language if isinstance(language, str) else None) if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -321,6 +338,7 @@ class Archive:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             conn.create_function("ipnews_fts_text", 1, _fts_text, deterministic=True)
+            conn.create_function("ipnews_fts_text", 2, _fts_text, deterministic=True)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
@@ -373,7 +391,7 @@ class Archive:
     def rebuild_index(self) -> None:
         """Re-index every article (after a change of index_text)."""
         columns = ", ".join(FTS_COLUMNS)
-        values = ", ".join(f"ipnews_fts_text({c})" for c in FTS_COLUMNS)
+        values = ", ".join(f"ipnews_fts_text({c}, language)" for c in FTS_COLUMNS)
         with self.write_transaction():
             self.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('delete-all')")
             self.db.execute(f"INSERT INTO articles_fts(rowid, {columns}) SELECT seq, {values} FROM articles")

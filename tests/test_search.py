@@ -27,7 +27,7 @@ def test_cjk_runs_are_indexed_as_bigrams():
         ("trademark*", '"trademark" *'),
         ("patent OR trademark", '"patent" OR "trademark"'),
         ("patent NOT design", '"patent" NOT "design"'),
-        ("知识产权", '"知识 识产 产权"'),
+        ("知识产权", "\"知识 识产 产权\""),
         ("title:patent", 'title : "patent"'),
         ("(patent OR design) fees", '( "patent" OR "design" ) AND "fees"'),
         # malformed input is read as plain words, never passed through
@@ -122,3 +122,35 @@ def test_search_never_splices_the_query_into_sql(archive):
     assert archive.count() == 6
     with pytest.raises(sqlite3.OperationalError):
         archive.db.execute("SELECT * FROM articles_fts WHERE articles_fts MATCH 'NEAR('").fetchall()
+
+
+def test_traditional_and_simplified_chinese_match_each_other(tmp_path):
+    source = Source(id="tipo", office="TIPO", name="t", kind="feed", url="https://tipo.example/rss", interval=3600)
+    with Archive(tmp_path / "a.db") as archive:
+        archive.sync_sources([source])
+        docs = [("智慧財產局公告專利審查基準", "zh"), ("知识产权局发布专利审查指南", "zh"), ("特許庁の審査基準", "ja")]
+        articles = [Article(id=article_id("tipo", t), source_id="tipo", office="TIPO", url=f"https://tipo.example/{i}",
+                            title=t, language=lang) for i, (t, lang) in enumerate(docs)]
+        archive.save_source_results(source, articles, FetchRecord("r", "tipo", "2026-01-01T00:00:00Z", 1),
+                                    SourceState("tipo"))
+        assert len(search_articles(archive.db, "專利")) == 2
+        assert len(search_articles(archive.db, "专利")) == 2
+        assert titles(search_articles(archive.db, "審查基準")) == ["智慧財產局公告專利審查基準"]
+        # Japanese text is indexed as written; a Japanese-form query finds it (and, folded, its Chinese kin)
+        assert "特許庁の審査基準" in titles(search_articles(archive.db, "審査基準"))
+        assert titles(search_articles(archive.db, "特許庁")) == ["特許庁の審査基準"]
+
+
+def test_an_archive_indexed_by_an_older_index_version_is_rebuilt(tmp_path):
+    path = tmp_path / "a.db"
+    with Archive(path) as archive:
+        source = Source(id="s", office="CNIPA", name="s", kind="feed", url="https://x.example/rss", interval=3600)
+        archive.sync_sources([source])
+        archive.save_source_results(source, [Article(id="a", source_id="s", office="CNIPA", url="https://x.example/1",
+                                                     title="國家知識產權局", language="zh")],
+                                    FetchRecord("r", "s", "2026-01-01T00:00:00Z", 1), SourceState("s"))
+        archive.db.execute("UPDATE archive_meta SET value = 'old' WHERE key = 'index_version'")
+        archive.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('delete-all')")
+        assert search_articles(archive.db, "知识产权") == []
+    with Archive(path) as reopened:
+        assert titles(search_articles(reopened.db, "知识产权")) == ["國家知識產權局"]
