@@ -37,7 +37,7 @@ _SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2*
 TOP_KEYS = ("defaults", "sources")
 DEFAULT_KEYS = (
     "interval", "contact", "per_host", "concurrency", "timeout", "connect_timeout", "read_timeout",
-    "max_bytes", "timezone", "headers", "language", "snapshots_per_article",
+    "max_bytes", "timezone", "headers", "language", "snapshots_per_article", "host_delay",
 )
 SOURCE_KEYS = (
     "id", "office", "name", "kind", "url", "language", "interval", "headers", "encoding", "timezone",
@@ -67,6 +67,7 @@ class Settings:
     language: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     snapshots_per_article: int = 10  # raw responses kept per article; 0 keeps them all
+    host_delay: float = 0.0  # minimum seconds between two requests to one host (Crawl-delay may raise it)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,15 @@ def _parse_settings(raw: Any, problems: _Problems) -> Settings:
                 problems.add(line, f"defaults: {key}: must be a whole number ≥ {least}, not {value!r}")
             else:
                 values[key] = value
+    if "host_delay" in raw:
+        value = raw["host_delay"]
+        try:
+            values["host_delay"] = float(parse_duration(value)) if isinstance(value, str) else float(value)
+            if isinstance(value, bool) or not 0 <= values["host_delay"] <= 600:
+                raise ValueError
+        except (TypeError, ValueError):
+            values.pop("host_delay", None)
+            problems.add(line, f"defaults: host_delay: must be a number of seconds from 0 to 600, not {value!r}")
     if "contact" in raw:
         if not isinstance(raw["contact"], str) or not raw["contact"].strip():
             problems.add(line, "defaults: contact: must be a URL or an e-mail address")

@@ -8,6 +8,9 @@ alike, so its limits hold across everything we ask of an office:
 * conditional GET (ETag / Last-Modified), with 304 returned as a result;
 * redirects followed by us, hop by hop, so every hop takes its own host's slot
   and only http/https targets are allowed;
+* robots.txt fetched once per site and obeyed before every hop (see
+  :mod:`aggregator.robots`), and a minimum delay between the starts of two
+  requests to a host: ``host_delay``, or the site's Crawl-delay if longer;
 * a size cap on the decoded body and a total deadline, so neither a huge
   file, a gzip bomb nor a server dripping a byte a second can hold a run;
 * every failure, HTTP or network, comes out as one :class:`FetchError` with a
@@ -24,7 +27,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -33,6 +36,16 @@ import httpx
 
 from . import __version__
 from .exceptions import FetchError
+from .robots import (
+    MAX_ROBOTS_BYTES,
+    MAX_ROBOTS_REDIRECTS,
+    ROBOTS_TOKEN,
+    Origin,
+    RobotsRules,
+    origin_of,
+    robots_url,
+    rules_for_status,
+)
 from .types import FetchResult
 
 __all__ = [
@@ -137,13 +150,21 @@ def _one_line(text: str) -> str:
 
 _Fail = Callable[..., FetchError]  # builds a FetchError carrying the source id and URL
 
+_ROBOTS_ACCEPT = "text/plain, */*;q=0.5"
+
 
 class Fetcher:
     """A shared, polite HTTP client; use as ``async with Fetcher(...) as fetcher``.
 
     ``total_timeout`` bounds the time a ``get`` spends on the network (all
-    hops, body included); waiting for a free per-host slot does not count,
-    so a long queue of pages on one host does not time out by itself.
+    hops, body included); waiting for a free per-host slot, for the delay
+    between requests or for the site's robots.txt does not count, so a long
+    queue of pages on one host does not time out by itself.
+
+    ``host_delay`` is the least time, in seconds, between the starts of two
+    requests to one host, whoever makes them; a site's ``Crawl-delay`` can
+    make it longer for that site. ``robots=False`` turns robots.txt off for
+    every request (``get(..., ignore_robots=True)`` does it for one).
     """
 
     def __init__(
@@ -157,20 +178,27 @@ class Fetcher:
         total_timeout: float = 60,
         max_bytes: int = 10_000_000,
         max_redirects: int = 5,
+        robots: bool = True,
+        host_delay: float = 0.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         if per_host < 1 or concurrency < 1:
             raise ValueError("per_host and concurrency must be at least 1")
+        if not 0 <= host_delay < float("inf"):
+            raise ValueError("host_delay must be a number of seconds, at least 0")
         self.user_agent = user_agent
         self.per_host = per_host
         self.concurrency = concurrency
         self.total_timeout = total_timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
+        self.robots = robots
+        self.host_delay = host_delay
         self.peak_in_flight: dict[str, int] = {}
         self._in_flight: dict[str, int] = {}
-        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, _Host] = {}
         self._global_slots = asyncio.Semaphore(concurrency)
+        self._robots: dict[Origin, asyncio.Task[RobotsRules]] = {}
         self._client = httpx.AsyncClient(
             transport=transport,
             follow_redirects=False,
@@ -189,6 +217,10 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
+        pending = [task for task in self._robots.values() if not task.done()]
+        for task in pending:  # only left when every caller waiting for it gave up
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         await self._client.aclose()
 
     # -- the one public operation ---------------------------------------------------
@@ -202,8 +234,15 @@ class Fetcher:
         headers: Mapping[str, str] | None = None,
         source_id: str | None = None,
         accept: str | None = None,
+        ignore_robots: bool = False,
     ) -> FetchResult:
-        """GET ``url``; a 304 is a result (empty content), every failure a :class:`FetchError`."""
+        """GET ``url``; a 304 is a result (empty content), every failure a :class:`FetchError`.
+
+        Every hop (the URL, then each redirect target) is first checked
+        against its site's robots.txt, so a disallowed URL is never
+        requested. ``ignore_robots=True`` skips robots.txt for this request
+        altogether, Crawl-delay included (``host_delay`` still holds).
+        """
 
         def fail(
             message: str, *, status: int | None = None, retry_after: datetime | None = None
@@ -223,11 +262,50 @@ class Fetcher:
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
 
+        return await self._follow(
+            url,
+            request_headers,
+            fail,
+            max_redirects=self.max_redirects,
+            max_bytes=self.max_bytes,
+            truncate=False,
+            obey_robots=self.robots and not ignore_robots,
+        )
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _follow(
+        self,
+        url: str,
+        request_headers: httpx.Headers,
+        fail: _Fail,
+        *,
+        max_redirects: int,
+        max_bytes: int,
+        truncate: bool,
+        obey_robots: bool,
+    ) -> FetchResult:
+        """Request ``url`` and follow its redirects hop by hop, within one total deadline.
+
+        ``max_bytes`` caps the body: beyond it the request fails, or with
+        ``truncate`` the body is cut there.
+        """
         current = self._check_url(url, fail)
         redirects: list[tuple[int, str]] = []
         elapsed = 0.0  # time on the network: the total deadline's budget is spent from it
         while True:
-            hop = await self._hop(current, request_headers, self.total_timeout - elapsed, fail)
+            delay = self.host_delay
+            if obey_robots:
+                delay = max(delay, await self._obey_robots(current, fail))
+            hop = await self._hop(
+                current,
+                request_headers,
+                self.total_timeout - elapsed,
+                fail,
+                delay=delay,
+                max_bytes=max_bytes,
+                truncate=truncate,
+            )
             elapsed += hop.elapsed
             if hop.status not in REDIRECT_STATUSES:
                 return FetchResult(
@@ -239,8 +317,8 @@ class Fetcher:
                     elapsed=elapsed,
                     redirects=tuple(redirects),
                 )
-            if len(redirects) >= self.max_redirects:
-                raise fail(f"too many redirects (>{self.max_redirects})", status=hop.status)
+            if len(redirects) >= max_redirects:
+                raise fail(f"too many redirects (>{max_redirects})", status=hop.status)
             location = hop.headers.get("location", "").strip()
             if not location:
                 raise fail(f"HTTP {hop.status} redirect without a Location", status=hop.status)
@@ -255,7 +333,51 @@ class Fetcher:
                     request_headers.pop(name, None)
             current = target
 
-    # -- internals ---------------------------------------------------------------------
+    async def _obey_robots(self, url: httpx.URL, fail: _Fail) -> float:
+        """Raise unless robots.txt lets us fetch ``url``; gives the site's Crawl-delay (0 if none)."""
+        rules = await self._robots_for(url)
+        if not rules.reachable:
+            raise fail(
+                f"robots.txt unavailable ({rules.reason}); not fetching {url}", retry_after=rules.retry_after
+            )
+        if not rules.allows(str(url)):
+            raise fail(f"disallowed by robots.txt for {ROBOTS_TOKEN}: {url}")
+        return rules.crawl_delay or 0.0
+
+    async def _robots_for(self, url: httpx.URL) -> RobotsRules:
+        """The rules of ``url``'s site, fetched once: the first caller starts the fetch,
+        callers arriving meanwhile wait for the same one, later callers find it done."""
+        origin = origin_of(url)
+        task = self._robots.get(origin)
+        if task is None:
+            task = self._robots[origin] = asyncio.create_task(self._fetch_robots(robots_url(url)))
+        # Shielded: a caller giving up (cancelled) must not cancel the fetch others wait for.
+        return await asyncio.shield(task)
+
+    async def _fetch_robots(self, url: httpx.URL) -> RobotsRules:
+        """GET one robots.txt like any request (slots, delay, redirects) and judge the answer."""
+
+        def fail(
+            message: str, *, status: int | None = None, retry_after: datetime | None = None
+        ) -> FetchError:
+            return FetchError(message, url=str(url), status=status, retry_after=retry_after)
+
+        headers = httpx.Headers({"User-Agent": self.user_agent, "Accept": _ROBOTS_ACCEPT})
+        try:
+            result = await self._follow(
+                str(url),
+                headers,
+                fail,
+                max_redirects=MAX_ROBOTS_REDIRECTS,
+                max_bytes=MAX_ROBOTS_BYTES + 1,  # one more, so the parser can tell it was cut
+                truncate=True,
+                obey_robots=False,
+            )
+        except FetchError as exc:
+            if exc.status is not None and exc.status >= 300:  # an HTTP answer, or redirects we refused
+                return rules_for_status(exc.status, retry_after=exc.retry_after)
+            return RobotsRules.unreachable(exc.message)  # network failure, timeout, undecodable body
+        return rules_for_status(result.status, result.content)
 
     @staticmethod
     def _check_url(url: str, fail: _Fail, *, redirect_status: int | None = None) -> httpx.URL:
@@ -275,13 +397,26 @@ class Fetcher:
         return parsed
 
     @contextlib.asynccontextmanager
-    async def _slot(self, host: str) -> AsyncIterator[None]:
-        """Hold one of ``host``'s slots, then a global one (in that order, so a queue for a
-        busy host never sits on global slots that other hosts could use)."""
-        host_slots = self._host_slots.get(host)
-        if host_slots is None:
-            host_slots = self._host_slots[host] = asyncio.Semaphore(self.per_host)
-        async with host_slots, self._global_slots:
+    async def _slot(self, host: str, delay: float) -> AsyncIterator[None]:
+        """Hold one of ``host``'s slots, then a global one, starting no sooner than ``delay``
+        seconds after the previous request to ``host`` started.
+
+        A queue for a busy host waits on the host's own slots and pacing lock,
+        never on global slots that other hosts could use. The delay is slept
+        holding only the pacing lock (the next request for the host waits there,
+        behind us), and the start is stamped once the global slot is ours.
+        """
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host(asyncio.Semaphore(self.per_host))
+        async with state.slots:
+            async with state.pace:
+                if state.last_start is not None:
+                    wait = state.last_start + delay - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                await self._global_slots.acquire()
+                state.last_start = time.monotonic()
             count = self._in_flight.get(host, 0) + 1
             self._in_flight[host] = count
             if count > self.peak_in_flight.get(host, 0):
@@ -290,16 +425,27 @@ class Fetcher:
                 yield
             finally:
                 self._in_flight[host] -= 1
+                self._global_slots.release()
 
-    async def _hop(self, url: httpx.URL, headers: httpx.Headers, budget: float, fail: _Fail) -> _Hop:
+    async def _hop(
+        self,
+        url: httpx.URL,
+        headers: httpx.Headers,
+        budget: float,
+        fail: _Fail,
+        *,
+        delay: float,
+        max_bytes: int,
+        truncate: bool,
+    ) -> _Hop:
         """One request and its response, inside a slot of its host and what is left of the
         time budget; every exception leaves as a FetchError."""
-        async with self._slot(url.host.lower()):
+        async with self._slot(url.host.lower(), delay):
             started = time.monotonic()
             deadline = asyncio.timeout(max(budget, 0.0))
             try:
                 async with deadline:
-                    return await self._exchange(url, headers, fail, started)
+                    return await self._exchange(url, headers, fail, started, max_bytes, truncate)
             except FetchError:
                 raise
             except TimeoutError as exc:
@@ -323,7 +469,15 @@ class Fetcher:
             except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
                 raise fail(f"network error: {_one_line(str(exc)) or type(exc).__name__}") from exc
 
-    async def _exchange(self, url: httpx.URL, headers: httpx.Headers, fail: _Fail, started: float) -> _Hop:
+    async def _exchange(
+        self,
+        url: httpx.URL,
+        headers: httpx.Headers,
+        fail: _Fail,
+        started: float,
+        max_bytes: int,
+        truncate: bool,
+    ) -> _Hop:
         async with self._client.stream("GET", url, headers=headers) as response:
             status = response.status_code
             response_headers = _join_headers(response.headers)
@@ -338,25 +492,37 @@ class Fetcher:
                 raise fail(
                     f"HTTP {status} {_reason(response)}".rstrip(), status=status, retry_after=retry_after
                 )
+            too_large = f"response larger than the {format_bytes(max_bytes)} cap"
             declared = response.headers.get("content-length", "")
-            if declared.isdecimal() and int(declared) > self.max_bytes:
-                raise fail(f"response larger than the {format_bytes(self.max_bytes)} cap", status=status)
+            if not truncate and declared.isdecimal() and int(declared) > max_bytes:
+                raise fail(too_large, status=status)
             chunks: list[bytes] = []
             received = 0
             try:
-                async for chunk in response.aiter_bytes():
-                    received += len(chunk)
-                    if received > self.max_bytes:
-                        raise fail(
-                            f"response larger than the {format_bytes(self.max_bytes)} cap", status=status
-                        )
-                    chunks.append(chunk)
+                async with contextlib.aclosing(response.aiter_bytes()) as body:
+                    async for chunk in body:
+                        if received + len(chunk) > max_bytes:
+                            if not truncate:
+                                raise fail(too_large, status=status)
+                            chunks.append(chunk[: max_bytes - received])
+                            break
+                        received += len(chunk)
+                        chunks.append(chunk)
             except httpx.DecodingError as exc:
                 encoding = response.headers.get("content-encoding", "").strip() or "unknown"
                 raise fail(
                     f"could not decode the response body (Content-Encoding: {encoding})", status=status
                 ) from exc
             return _Hop(status, response_headers, b"".join(chunks), time.monotonic() - started)
+
+
+@dataclass(eq=False)
+class _Host:
+    """What every request to one host shares: its slots and when the last one started."""
+
+    slots: asyncio.Semaphore
+    pace: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_start: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

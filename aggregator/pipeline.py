@@ -132,6 +132,7 @@ def build_fetcher(config: Config, transport: httpx.AsyncBaseTransport | None = N
         read_timeout=s.read_timeout,
         total_timeout=s.timeout,
         max_bytes=s.max_bytes,
+        host_delay=s.host_delay,
         transport=transport,
     )
 
@@ -188,7 +189,7 @@ class Poller:
 
         result = await self.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified,
-            headers=source.headers, source_id=source.id,
+            headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots,
         )
         if result.not_modified:
             return result, [], None
@@ -201,7 +202,7 @@ class Poller:
         assert source.list is not None
         first = await self.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified,
-            headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
+            headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots, accept=HTML_ACCEPT,
         )
         if first.not_modified:
             return first, [], None
@@ -219,7 +220,7 @@ class Poller:
                 break
             seen_pages.add(canonical_url(listing.next_url))
             page_result = await self.fetcher.get(
-                listing.next_url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT
+                listing.next_url, headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots, accept=HTML_ACCEPT
             )
         if not entries:
             raise ParseError(
@@ -234,7 +235,7 @@ class Poller:
 
         async def one(entry) -> FetchedArticle | SourceError:
             try:
-                result = await self.fetcher.get(entry.url, headers=source.headers, source_id=source.id,
+                result = await self.fetcher.get(entry.url, headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots,
                                                 accept=HTML_ACCEPT)
                 article = await asyncio.to_thread(
                     parse_article_page, result.content, result.headers, source, result.final_url, entry
@@ -342,6 +343,9 @@ async def poll_sources(
     summary = RunSummary(run_id=uuid.uuid4().hex[:12])
     started = time.monotonic()
     archive.sync_sources(config.sources)
+    for source in sources:
+        if source.ignore_robots:
+            log.warning("%s: ignoring robots.txt, as configured (ignore_robots: true)", source.id)
     async with build_fetcher(config, transport) as fetcher:
         poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done,
                         keep_snapshots=config.settings.snapshots_per_article)

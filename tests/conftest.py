@@ -63,3 +63,8 @@ def query(db: Path, sql: str, params=()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def paths(server) -> list[str]:
+    """The paths a test server was asked for, robots.txt (fetched once per host per run) left out."""
+    return [r.path for r in server.requests if r.path != "/robots.txt"]

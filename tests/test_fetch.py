@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import inspect
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -33,7 +34,19 @@ def run(coro):
 
 
 def mock(handler: Callable[[httpx.Request], httpx.Response], **kwargs) -> Fetcher:
-    return Fetcher(user_agent=UA, transport=httpx.MockTransport(handler), **kwargs)
+    """A Fetcher over ``handler``, for sites without a robots.txt.
+
+    ``/robots.txt`` is answered 404 here (no rules, everything allowed), so
+    ``handler`` sees only the pages; tests/test_robots.py covers the rest.
+    """
+
+    async def site(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404)
+        response = handler(request)
+        return await response if inspect.isawaitable(response) else response
+
+    return Fetcher(user_agent=UA, transport=httpx.MockTransport(site), **kwargs)
 
 
 async def fetch(handler, url="https://office.example/feed.xml", fetcher_kwargs=None, **get_kwargs):
@@ -456,7 +469,9 @@ def test_per_host_limit_against_a_loopback_server():
 
         fetcher, results = run(main())
     assert [r.content for r in results] == [f"item {i}".encode() for i in range(30)]
-    assert len(server.requests) == 30
+    assert len(server.requests) == 31
+    assert server.requests[0].path == "/robots.txt"  # a 404: everything allowed
+    assert server.hits("/robots.txt") == 1
     assert server.peak_concurrency == 2
     assert fetcher.peak_in_flight == {"127.0.0.1": 2}
     assert {r.headers["user-agent"] for r in server.requests} == {UA}
@@ -535,7 +550,8 @@ def test_conditional_get_round_trip_with_auto_validators():
     assert first.etag and first.last_modified
     assert second.status == 304 and second.content == b""
     assert server.conditional_hits == 1
-    assert server.requests[1].headers["if-none-match"] == first.etag
+    assert [r.path for r in server.requests] == ["/robots.txt", "/feed.xml", "/feed.xml"]
+    assert server.requests[2].headers["if-none-match"] == first.etag
 
 
 def test_gzip_and_redirect_against_a_loopback_server():
@@ -568,15 +584,91 @@ def test_error_status_from_loopback_server_carries_retry_after():
     assert info.value.retry_after > datetime.now(UTC) + timedelta(seconds=25)
 
 
-def test_connection_refused_is_a_fetch_error():
+@pytest.mark.parametrize("robots", [True, False])
+def test_connection_refused_is_a_fetch_error(robots):
     server = LoopbackServer().start()
     url = server.url("/gone")
     server.stop()  # the port is now closed
 
     async def main():
-        async with Fetcher(user_agent=UA, connect_timeout=1) as fetcher:
+        async with Fetcher(user_agent=UA, connect_timeout=1, robots=robots) as fetcher:
             return await fetcher.get(url)
 
     with pytest.raises(FetchError) as info:
         run(main())
-    assert info.value.message.startswith("connection failed:")
+    if robots:  # the first request to the site is for its robots.txt
+        assert info.value.message == (
+            f"robots.txt unavailable (connection failed: Connection refused); not fetching {url}"
+        )
+    else:
+        assert info.value.message == "connection failed: Connection refused"
+
+
+# -- pacing: host_delay ------------------------------------------------------------------------
+
+# Server clocks see a request when it arrives; a new connection's handshake can
+# make one arrive a little later than it was sent, shrinking the next gap.
+GAP_TOLERANCE = 0.05
+
+
+def start_gaps(server: LoopbackServer) -> list[float]:
+    times = [r.time for r in server.requests]
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def test_host_delay_must_be_a_non_negative_number():
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="host_delay"):
+            Fetcher(user_agent=UA, host_delay=bad)
+
+
+def test_host_delay_spaces_request_starts_and_is_not_charged_to_the_deadline():
+    with LoopbackServer() as server:
+        server.add("/a", b"a")
+        server.add("/b", b"b")
+
+        async def main():
+            # The last page waits ~0.6 s for its turn, far beyond the 0.25 s total timeout.
+            async with Fetcher(user_agent=UA, host_delay=0.3, total_timeout=0.25) as fetcher:
+                return await asyncio.gather(fetcher.get(server.url("/a")), fetcher.get(server.url("/b")))
+
+        results = run(main())
+    assert sorted(r.content for r in results) == [b"a", b"b"]
+    assert server.requests[0].path == "/robots.txt"  # counts as a request to the host
+    assert len(server.requests) == 3
+    assert all(gap >= 0.3 - GAP_TOLERANCE for gap in start_gaps(server))
+
+
+def test_a_host_waiting_out_its_delay_does_not_hold_a_global_slot():
+    with LoopbackServer("127.0.0.1") as a, LoopbackServer("127.0.0.2") as b:
+        for server in (a, b):
+            server.add("/1", b"1")
+            server.add("/2", b"2")
+
+        async def main():
+            # One global slot: if a's second request slept in it, b would wait 0.3 s.
+            async with Fetcher(user_agent=UA, concurrency=1, host_delay=0.3, robots=False) as fetcher:
+                urls = [a.url("/1"), a.url("/2"), b.url("/1")]
+                await asyncio.gather(*(fetcher.get(u) for u in urls))
+
+        run(main())
+    assert [r.path for r in a.requests] == ["/1", "/2"]
+    assert start_gaps(a)[0] >= 0.3 - GAP_TOLERANCE
+    assert b.requests[0].time < a.requests[1].time - 0.2
+
+
+def test_host_delay_and_the_per_host_limit_hold_together():
+    with LoopbackServer(latency=0.15) as server:
+        for i in range(4):
+            server.add(f"/{i}", f"{i}")
+
+        async def main():
+            async with Fetcher(user_agent=UA, per_host=2, host_delay=0.1) as fetcher:
+                return fetcher, await asyncio.gather(*(fetcher.get(server.url(f"/{i}")) for i in range(4)))
+
+        fetcher, results = run(main())
+    assert [r.content for r in results] == [f"{i}".encode() for i in range(4)]
+    assert len(server.requests) == 5  # robots.txt and the pages
+    assert server.peak_concurrency == 2
+    assert fetcher.peak_in_flight == {"127.0.0.1": 2}
+    assert all(gap >= 0.1 - GAP_TOLERANCE for gap in start_gaps(server))

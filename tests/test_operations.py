@@ -12,7 +12,7 @@ import pytest
 
 from aggregator.loopback import LoopbackServer
 
-from conftest import query, rss, write_config
+from conftest import paths, query, rss, write_config
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and flock")
 
@@ -58,14 +58,14 @@ def test_overlapping_runs_never_fetch_the_same_source_twice(tmp_path):
     with LoopbackServer(latency=0.4) as server:
         config = slow_feeds(server, tmp_path)
         first = start(config, db, "fetch")
-        wait_for(lambda: len(server.requests) >= 1)
+        wait_for(lambda: len(paths(server)) >= 1)
         second = start(config, db, "fetch", "--all")
         out2, err2 = second.communicate(timeout=30)
         out1, err1 = first.communicate(timeout=30)
-        paths = [r.path for r in server.requests]
+        requested = paths(server)
     assert second.returncode == 0 and "another ipnews run" in err2
     assert first.returncode == 0, err1
-    assert sorted(paths) == [f"/feed{n}.xml" for n in range(4)]  # each source fetched exactly once
+    assert sorted(requested) == [f"/feed{n}.xml" for n in range(4)]  # each source fetched exactly once
     assert_archive_sound(db, 20)
 
 
@@ -74,7 +74,7 @@ def test_a_run_killed_with_sigkill_is_completed_by_the_next_one(tmp_path):
     with LoopbackServer(latency=0.3) as server:
         config = slow_feeds(server, tmp_path, count=6)
         victim = start(config, db, "fetch")
-        wait_for(lambda: len(server.requests) >= 3)
+        wait_for(lambda: len(paths(server)) >= 3)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         archived = query(db, "SELECT count(*) FROM articles")[0][0] if db.exists() else 0

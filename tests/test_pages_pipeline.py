@@ -6,7 +6,7 @@ import json
 
 from aggregator.loopback import LoopbackServer
 
-from conftest import query, rss, run, write_config
+from conftest import paths, query, rss, run, write_config
 
 LIST = """<html lang="zh"><body><ul class="list clearfix">{items}</ul>{next}</body></html>"""
 ITEM = '<li><a href="/art/2026/8/{d}/art_53_{n}.html" title="{t}">{t}</a><span>2026-08-{d:02d}</span></li>'
@@ -45,8 +45,8 @@ def test_list_pagination_and_article_pages(tmp_path, archive_path):
         add_site(server, [[101, 102, 103], [104, 105], [106]])
         config = write_config(tmp_path / "feeds.yaml", [page_source(server)])
         assert run(["fetch"], config, archive_path).exit_code == 0
-        paths = [r.path for r in server.requests]
-    assert paths.count("/col/col53/index_3.html") == 1
+        requested = paths(server)
+    assert requested.count("/col/col53/index_3.html") == 1
     rows = query(archive_path, "SELECT title, published, source_org, extraction, body FROM articles ORDER BY title")
     assert len(rows) == 6
     title, published, source_org, extraction, body = rows[0]
@@ -65,7 +65,7 @@ def test_an_unchanged_list_costs_one_request(tmp_path, archive_path):
         run(["fetch"], config, archive_path)
         server.reset_stats()
         run(["fetch", "--all"], config, archive_path)
-        assert [r.path for r in server.requests] == ["/col/col53/index.html"]
+        assert paths(server) == ["/col/col53/index.html"]
         assert server.conditional_hits == 1
 
 def test_later_polls_fetch_only_new_article_pages(tmp_path, archive_path):
@@ -76,7 +76,7 @@ def test_later_polls_fetch_only_new_article_pages(tmp_path, archive_path):
         add_site(plain, [[201, 202, 203]])
         plain.reset_stats()
         run(["fetch", "--all"], config, archive_path)
-        assert sorted(r.path for r in plain.requests) == ["/art/2026/8/15/art_53_203.html", "/col/col53/index.html"]
+        assert sorted(paths(plain)) == ["/art/2026/8/15/art_53_203.html", "/col/col53/index.html"]
     assert query(archive_path, "SELECT count(*) FROM articles") == [(3,)]
 
 

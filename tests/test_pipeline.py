@@ -6,7 +6,7 @@ import json
 
 from aggregator.loopback import Route
 
-from conftest import query, rss, run, write_config
+from conftest import paths, query, rss, run, write_config
 
 WIPO_ITEMS = [
     {"guid": "PR-2026-901", "title": "PCT filings reach a new record", "link": "/pressroom/en/articles/2026/article_0901.html",
@@ -151,7 +151,7 @@ def test_only_due_sources_are_polled(server, tmp_path, archive_path):
     run(["fetch"], config, archive_path)
     assert server.requests == []
     run(["fetch", "--source", "a"], config, archive_path)
-    assert len(server.requests) == 1
+    assert paths(server) == ["/a.xml"]
 
 
 def test_search_with_filters_and_json_output(server, tmp_path, archive_path):
