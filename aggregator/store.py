@@ -284,6 +284,13 @@ def _fts_text(value: Any, language: Any = None) -> str:
     return index_text(value, language if isinstance(language, str) else None) if isinstance(value, str) else ""
 
 
+def register_index_function(conn: sqlite3.Connection) -> None:
+    """`ipnews_fts_text(text[, language])`, which the archive's FTS triggers call: every
+    connection that writes articles needs it (ours, and Datasette's through our plugin)."""
+    conn.create_function("ipnews_fts_text", 1, _fts_text, deterministic=True)
+    conn.create_function("ipnews_fts_text", 2, _fts_text, deterministic=True)
+
+
 @dataclass(frozen=True)
 class SourceState:
     """What the archive remembers of a source between runs."""
@@ -337,8 +344,7 @@ class Archive:
                 if self.path.parent and not self.path.parent.exists():
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            conn.create_function("ipnews_fts_text", 1, _fts_text, deterministic=True)
-            conn.create_function("ipnews_fts_text", 2, _fts_text, deterministic=True)
+            register_index_function(conn)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
