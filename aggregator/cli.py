@@ -285,7 +285,8 @@ def _print_results(results: list[dict]) -> None:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "opml"]), default="table", show_default=True,
+              help="opml lists the configured sources for a feed reader.")
 @click.option("--failing", is_flag=True, help="Only sources whose last poll failed.")
 @click.pass_obj
 @handle_errors
@@ -295,6 +296,11 @@ def sources(state: State, fmt: str, failing: bool) -> None:
     Example: ipnews sources --failing
     """
     config = state.config()
+    if fmt == "opml":
+        from .opml import sources_to_opml
+
+        click.echo(sources_to_opml(config.sources), nl=False)
+        return
     with _open_archive(state.db_path) as archive:
         archive.sync_sources(config.sources)
         rows = archive.source_rows()
@@ -406,6 +412,107 @@ def reparse(state: State, source_ids: tuple[str, ...]) -> None:
         click.echo(f"ipnews: {problem}", err=True)
     click.echo(f"re-parsed {summary.articles} articles: {summary.changed} changed")
     sys.exit(EXIT_PARTIAL if summary.failed else EXIT_OK)
+
+
+@cli.command()
+@click.argument("query", nargs=-1)
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "atom", "warc"]), default="jsonl",
+              show_default=True, help="warc writes the raw snapshots (what the offices served), not articles.")
+@click.option("--sort", type=click.Choice(["date", "rank"]), default="date", show_default=True,
+              help="Newest first, or relevance (needs a QUERY).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N articles (default: all).")
+@click.option("--output", "-o", default="-", show_default=True, metavar="FILE",
+              help="Write here, replacing the file only once complete; - for stdout.")
+@click.option("--title", default="ipnews export", show_default=True, help="Atom: the feed title.")
+@click.option("--feed-id", metavar="IRI", help="Atom: the feed id (default: derived from the query, filters and title).")
+@click.option("--self-url", metavar="URL", help="Atom: where the feed will be served (rel=self link).")
+@click.option("--excel-safe", is_flag=True, help="CSV: prefix cells starting with = + - @ with ' for spreadsheets.")
+@click.pass_obj
+@handle_errors
+def export(state: State, query, office, source_ids, languages, topics, since, until, fmt, sort, limit, output,
+           title, feed_id, self_url, excel_safe) -> None:
+    """Export articles as JSON Lines, CSV or an Atom feed, streamed (memory does not grow with the archive).
+
+    QUERY is optional and uses the `ipnews search` syntax; without it, every article the filters let
+    through. --format warc exports the raw snapshots instead (filtered by --source only).
+
+    Example: ipnews export --format atom --office CNIPA patent --title "CNIPA patent news" -o cnipa.atom
+    """
+    from .export import atomic_output, export_articles, open_output
+
+    text = " ".join(query) or None
+    if fmt == "warc":
+        if output == "-":
+            raise click.UsageError("--format warc needs --output FILE.warc.gz")
+        from .warc import write_warc
+
+        with _open_archive(state.db_path, readonly=True) as archive, atomic_output(output, binary=True) as out:
+            count = write_warc(archive.db, out, source_ids=source_ids)
+        log.info("exported %d snapshots", count)
+        return
+    if sort == "rank" and text is None:
+        raise click.UsageError("--sort rank needs a QUERY")
+    filters = _filters(office, source_ids, languages, topics, since, until)
+    with _open_archive(state.db_path, readonly=True) as archive, open_output(output) as out:
+        try:
+            count = export_articles(archive, out, fmt=fmt, query=text, filters=filters, sort=sort, limit=limit,
+                                    title=title, feed_id=feed_id, self_url=self_url, protect_formulas=excel_safe)
+        except ValueError as e:  # a --feed-id that is not an IRI
+            raise click.UsageError(str(e)) from None
+    log.info("exported %d articles", count)
+
+
+@cli.command("import-opml")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--dry-run", is_flag=True, help="Show what would be added; change nothing.")
+@click.pass_obj
+@handle_errors
+def import_opml_command(state: State, file: str, dry_run: bool) -> None:
+    """Add the feeds of an OPML file (e.g. from a feed reader) to the source list.
+
+    Feeds already followed (same canonical URL) are skipped. The config keeps its comments and
+    layout; the previous version is saved as <config>.bak.
+
+    Example: ipnews --config feeds.yaml import-opml subscriptions.opml
+    """
+    import shutil
+    from pathlib import Path
+
+    from .export import atomic_output
+    from .opml import import_opml
+
+    with click.open_file(file, "rb") as f:
+        data = f.read()  # bytes: the OPML's own encoding declaration applies
+    config_path = Path(state.config_path)
+    config_text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
+    new_text, added = import_opml(data, config_text, opml_path=file, config_path=str(config_path))
+    if not added:
+        click.echo(f"nothing to add: {config_path} already has every feed in {file}")
+        return
+    if not dry_run:
+        if config_path.exists():
+            shutil.copy2(config_path, config_path.with_name(config_path.name + ".bak"))
+        with atomic_output(config_path) as out:
+            out.write(new_text)
+    for source_id in added:
+        click.echo(f"{'would add' if dry_run else 'added'} {source_id}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes it).")
+@click.option("--port", "-p", default=8001, show_default=True, type=int)
+@click.option("--open", "open_browser", is_flag=True, help="Open the articles page in a browser.")
+@click.pass_obj
+@handle_errors
+def serve(state: State, host: str, port: int, open_browser: bool) -> None:
+    """Browse and search the archive in Datasette (needs: pip install 'ipnews[web]').
+
+    Example: ipnews --db archive/ipnews.db serve --open
+    """
+    from .web import serve as serve_archive
+
+    serve_archive(state.db_path, host=host, port=port, open_browser=open_browser)
 
 
 @cli.command("check-config")
