@@ -21,7 +21,7 @@ import click
 
 from . import __version__
 from .config import DEFAULT_CONFIG_PATH, DEFAULT_DB_PATH, Config, load_config
-from .exceptions import AggregatorError, ConfigError, InvalidSearchQuery, StorageError
+from .exceptions import AggregatorError, ConfigError, InvalidSearchQuery, SourceError, StorageError
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -513,6 +513,67 @@ def serve(state: State, host: str, port: int, open_browser: bool) -> None:
     from .web import serve as serve_archive
 
     serve_archive(state.db_path, host=host, port=port, open_browser=open_browser)
+
+
+@cli.command()
+@click.argument("source_id")
+@click.option("--pages", type=click.IntRange(1, 10000), default=10, show_default=True,
+              help="How many list pages to read in this call.")
+@click.option("--restart", is_flag=True, help="Start again from the first list page.")
+@click.pass_obj
+@handle_errors
+def backfill(state: State, source_id: str, pages: int, restart: bool) -> None:
+    """Archive an office's history: walk older list pages through the `next` links.
+
+    Politely (per-host limit, robots.txt, pacing), PAGES list pages per call; an
+    interrupted walk resumes where it stopped on the next call.
+
+    Example: ipnews backfill cnipa-zh-news --pages 50
+    """
+    from .lock import AlreadyRunning, fetch_lock
+    from .pipeline import backfill_source
+
+    config = state.config()
+
+    def on_page(page) -> None:
+        note = f" ({page.warning})" if page.warning else ""
+        click.echo(f"page {page.number}: {page.entries} entries, {page.new} new, {page.changed} updated  "
+                   f"{page.url}{note}")
+
+    try:
+        with fetch_lock(state.db_path), _open_archive(state.db_path) as archive:
+            walked, finished = backfill_source(config, archive, source_id, pages=pages, restart=restart,
+                                               on_page=on_page)
+    except AlreadyRunning as e:
+        click.echo(f"ipnews: {e}", err=True)
+        sys.exit(EXIT_FATAL)
+    except SourceError as e:
+        click.echo(f"ipnews: {e} (run backfill again to resume from this page)", err=True)
+        sys.exit(EXIT_PARTIAL)
+    if finished:
+        click.echo(f"{source_id}: reached the last list page" + ("" if walked else " already (use --restart)"))
+    else:
+        click.echo(f"{source_id}: stopped after {len(walked)} pages; run again to continue")
+
+
+@cli.command()
+@click.argument("source_id")
+@click.option("--url", "article_url", metavar="ARTICLE_URL", help="Check this article page instead of the first one listed.")
+@click.pass_obj
+@handle_errors
+def check(state: State, source_id: str, article_url: str | None) -> None:
+    """Show what a source's recipe matches: each selector's matches and the extracted fields.
+
+    Fetches the list page and one article page; writes nothing. Exit 3 when something
+    looks broken (no items, an empty body, no date).
+
+    Example: ipnews check cnipa-zh-news --url https://www.cnipa.gov.cn/art/2026/8/12/art_53_207701.html
+    """
+    from .recipe_check import check_source
+
+    report = check_source(state.config(), source_id, article_url=article_url)
+    click.echo("\n".join(report.lines))
+    sys.exit(EXIT_PARTIAL if report.problems else EXIT_OK)
 
 
 @cli.command("check-config")

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 import httpx
 
 from .config import Config
-from .exceptions import AggregatorError, FetchError, ParseError, SourceError, StorageError
+from .exceptions import AggregatorError, ConfigError, FetchError, ParseError, SourceError, StorageError
 from .fetch import Fetcher, build_user_agent
 from .normalize import iso_utc
 from .scheduler import is_due, next_due_after_failure, next_due_after_success, parse_iso
@@ -196,14 +196,15 @@ class Poller:
         articles = await asyncio.to_thread(parse_feed, result.content, result.headers, source, result.final_url)
         return result, [FetchedArticle(a, result) for a in articles], None
 
+    async def _get_html(self, source: Source, url: str, **validators: str | None) -> FetchResult:
+        return await self.fetcher.get(url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
+                                      ignore_robots=source.ignore_robots, **validators)
+
     async def _poll_page(self, source: Source, state: SourceState) -> tuple[FetchResult, list[FetchedArticle], str | None]:
-        from .sources.page import parse_article_page, parse_list_page
+        from .sources.page import parse_list_page
 
         assert source.list is not None
-        first = await self.fetcher.get(
-            source.url, etag=state.etag, last_modified=state.last_modified,
-            headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots, accept=HTML_ACCEPT,
-        )
+        first = await self._get_html(source, source.url, etag=state.etag, last_modified=state.last_modified)
         if first.not_modified:
             return first, [], None
         entries = []
@@ -219,24 +220,30 @@ class Poller:
             if canonical_url(listing.next_url) in seen_pages:
                 break
             seen_pages.add(canonical_url(listing.next_url))
-            page_result = await self.fetcher.get(
-                listing.next_url, headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots, accept=HTML_ACCEPT
-            )
+            page_result = await self._get_html(source, listing.next_url)
         if not entries:
             raise ParseError(
                 f"list selector {source.list.item!r} matched nothing (recipe broken?)",
                 source_id=source.id, url=source.url,
             )
-        # Only pages this source has not archived yet cost a request. (A page a feed already
-        # archived is fetched once, so its full text replaces the feed's summary.)
+        articles, warning = await self.fetch_articles(source, entries)
+        return first, articles, warning
+
+    async def fetch_articles(self, source: Source, entries) -> tuple[list[FetchedArticle], str | None]:
+        """Fetch and parse the article pages of list entries this source has not archived yet.
+
+        A page a feed already archived is fetched once, so its full text replaces the feed's
+        summary. Raises ParseError when every page failed; otherwise the failures are a warning.
+        """
+        from .sources.page import parse_article_page
+
         unique = {canonical_url(e.url): e for e in entries}
         known = self.archive.known_item_keys(source.id)
         todo = [e for key, e in unique.items() if key not in known]
 
         async def one(entry) -> FetchedArticle | SourceError:
             try:
-                result = await self.fetcher.get(entry.url, headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots,
-                                                accept=HTML_ACCEPT)
+                result = await self._get_html(source, entry.url)
                 article = await asyncio.to_thread(
                     parse_article_page, result.content, result.headers, source, result.final_url, entry
                 )
@@ -255,7 +262,7 @@ class Poller:
             warnings.append(f"{len(empty)} article bodies came out empty (recipe broken?), e.g. {empty[0].url}")
         if todo and not articles:
             raise ParseError("; ".join(warnings), source_id=source.id, url=source.url)
-        return first, articles, "; ".join(warnings) or None
+        return articles, "; ".join(warnings) or None
 
     def _record_success(
         self,
@@ -536,3 +543,90 @@ def reparse_sources(config: Config, archive: Archive, source_ids: Iterable[str] 
             total += saved.seen
             changed += saved.changed
     return ReparseSummary(articles=total, changed=changed, failed=failed)
+
+
+@dataclass(frozen=True)
+class BackfillPage:
+    number: int  # 1 is the source's own list URL
+    url: str
+    entries: int
+    new: int
+    changed: int
+    warning: str | None = None
+
+
+async def _backfill(
+    config: Config,
+    archive: Archive,
+    source: Source,
+    *,
+    pages: int,
+    transport: httpx.AsyncBaseTransport | None,
+    on_page: Callable[[BackfillPage], None] | None,
+) -> tuple[list[BackfillPage], bool]:
+    from .sources.page import parse_list_page
+
+    cursor = archive.backfill_cursor(source.id)
+    next_url, done = (source.url, 0) if cursor is None else cursor
+    walked: list[BackfillPage] = []
+    if next_url is None:
+        return walked, True
+    visited: set[str] = set()
+    async with build_fetcher(config, transport) as fetcher:
+        poller = Poller(archive, fetcher, run_id="backfill-" + uuid.uuid4().hex[:8],
+                        keep_snapshots=config.settings.snapshots_per_article)
+        for _ in range(pages):
+            url = next_url
+            visited.add(canonical_url(url))
+            started, started_at = time.monotonic(), iso_utc(datetime.now(timezone.utc))
+            result = await poller._get_html(source, url)
+            listing = await asyncio.to_thread(parse_list_page, result.content, result.headers, source,
+                                              result.final_url)
+            articles, warning = (await poller.fetch_articles(source, listing.entries)) if listing.entries else ([], None)
+            record = FetchRecord(run_id=poller.run_id, source_id=source.id, started=started_at,
+                                 duration_ms=int((time.monotonic() - started) * 1000), url=url,
+                                 final_url=result.final_url, status=result.status, bytes=len(result.content),
+                                 error=warning)
+            saved = archive.save_source_results(source, articles, record, None,
+                                                keep_snapshots=config.settings.snapshots_per_article)
+            done += 1
+            next_url = listing.next_url
+            if next_url and canonical_url(next_url) in visited:
+                next_url = None  # a list that links back to itself: the walk is over
+            # The cursor moves only after the page's articles are committed: an interrupted walk
+            # re-reads at most one page, whose articles are then already known.
+            archive.set_backfill_cursor(source.id, next_url, done)
+            page = BackfillPage(done, url, len(listing.entries), saved.new, saved.changed, warning)
+            walked.append(page)
+            if on_page:
+                on_page(page)
+            if next_url is None:
+                return walked, True
+    return walked, False
+
+
+def backfill_source(
+    config: Config,
+    archive: Archive,
+    source_id: str,
+    *,
+    pages: int = 10,
+    restart: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_page: Callable[[BackfillPage], None] | None = None,
+) -> tuple[list[BackfillPage], bool]:
+    """`ipnews backfill`: walk a page source's older list pages through `next` links.
+
+    Politely (the same fetcher: per-host limit, robots.txt, pacing), `pages` list pages
+    per call, resuming where the previous call stopped. Returns the pages read and whether
+    the last page was reached.
+    """
+    source = config.source(source_id)
+    if source.kind != "page" or source.list is None:
+        raise ConfigError(f"{source_id}: backfill walks HTML news lists; this source is a feed")
+    if source.list.next is None:
+        raise ConfigError(f"{source_id}: backfill needs a list.next selector in feeds.yaml")
+    archive.sync_sources(config.sources)
+    if restart:
+        archive.reset_backfill_cursor(source_id)
+    return asyncio.run(_backfill(config, archive, source, pages=pages, transport=transport, on_page=on_page))

@@ -212,6 +212,22 @@ def m003_fts_language_aware(db: sqlite_utils.Database) -> None:
     # The index itself is rebuilt by Archive._check_index_version (INDEX_VERSION changed).
 
 
+@migrations()
+def m004_backfill_cursor(db: sqlite_utils.Database) -> None:
+    """Where `ipnews backfill` stopped, per source, so an interrupted walk resumes."""
+    db.execute(
+        """
+        CREATE TABLE backfill_state (
+            source_id TEXT PRIMARY KEY REFERENCES sources(id),
+            next_url TEXT,  -- the next list page to read; NULL once the last page was read
+            pages_done INTEGER NOT NULL DEFAULT 0,
+            started TEXT NOT NULL,
+            updated TEXT NOT NULL
+        )
+        """
+    )
+
+
 def _create_fts(db: sqlite_utils.Database) -> None:
     columns = ", ".join(FTS_COLUMNS)
     db.execute(
@@ -644,6 +660,29 @@ class Archive:
                ON CONFLICT(source_id, item_key) DO UPDATE SET last_seen = excluded.last_seen, url = excluded.url""",
             [source_id, item_key, article_id, url, seen_at, seen_at],
         )
+
+    # --- backfill cursor ------------------------------------------------------------------
+
+    def backfill_cursor(self, source_id: str) -> tuple[str | None, int] | None:
+        """(next list page URL or None when done, pages done), or None if no walk was started."""
+        row = self.db.execute("SELECT next_url, pages_done FROM backfill_state WHERE source_id = ?",
+                              [source_id]).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def set_backfill_cursor(self, source_id: str, next_url: str | None, pages_done: int) -> None:
+        now = iso_utc(datetime.now(timezone.utc))
+        with self.write_transaction():
+            self.db.execute(
+                """INSERT INTO backfill_state (source_id, next_url, pages_done, started, updated)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(source_id) DO UPDATE SET next_url = excluded.next_url,
+                       pages_done = excluded.pages_done, updated = excluded.updated""",
+                [source_id, next_url, pages_done, now, now],
+            )
+
+    def reset_backfill_cursor(self, source_id: str) -> None:
+        with self.write_transaction():
+            self.db.execute("DELETE FROM backfill_state WHERE source_id = ?", [source_id])
 
     # --- raw snapshots --------------------------------------------------------------------
 
