@@ -318,7 +318,7 @@ def sources(state: State, fmt: str, failing: bool) -> None:
     for r in rows:
         table.add_row(
             r["id"], r["office"], r["kind"], (r["last_success"] or "never")[:16].replace("T", " "),
-            (r["last_error"] or "")[:70], str(r["consecutive_failures"] or ""),
+            source_note(r)[:90], str(r["consecutive_failures"] or ""),
             (r["next_due"] or "now")[:16].replace("T", " ") if r["enabled"] else "disabled",
             str(r["articles"]), style="red" if r["consecutive_failures"] else None,
         )
@@ -574,6 +574,19 @@ def check(state: State, source_id: str, article_url: str | None) -> None:
     report = check_source(state.config(), source_id, article_url=article_url)
     click.echo("\n".join(report.lines))
     sys.exit(EXIT_PARTIAL if report.problems else EXIT_OK)
+
+
+def source_note(row: dict) -> str:
+    """The last error, plus what a maintainer should do about a permanent answer."""
+    notes = []
+    if row.get("moved_to"):
+        notes.append(f"moved permanently to {row['moved_to']} (update feeds.yaml)")
+    if row.get("consecutive_failures") and row.get("last_status") in (404, 410):
+        since = f" since {row['last_success'][:10]}" if row.get("last_success") else ", never fetched"
+        notes.append(f"HTTP {row['last_status']} on {row['consecutive_failures']} polls{since}: gone?")
+    elif row.get("last_error"):
+        notes.append(row["last_error"])
+    return "; ".join(notes)
 
 
 @cli.command("check-config")

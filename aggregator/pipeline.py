@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import httpx
@@ -81,6 +81,16 @@ class RunSummary:
             f"polled {self.polled} sources in {self.seconds:.1f} s: {self.new} new, "
             f"{self.changed} changed, {len(self.failed)} failed"
         )
+
+
+def permanent_redirect(result: FetchResult) -> str | None:
+    """Where the URL moved for good: the end of the leading run of 301/308 hops, if any."""
+    target = None
+    for status, location in result.redirects:
+        if status not in (301, 308):
+            break
+        target = location
+    return target
 
 
 def entry_to_json(entry) -> dict:
@@ -161,8 +171,8 @@ class Poller:
         started_at = self.clock()
         started = time.monotonic()
         state = self.archive.source_state(source.id)
-        if state.url and state.url != source.url:
-            state = SourceState(source.id)
+        if state.moved_to:  # it moved for good (301/308): poll the new address until the config says otherwise
+            source = replace(source, url=state.moved_to)
         record = FetchRecord(run_id=self.run_id, source_id=source.id, started=iso_utc(started_at),
                              duration_ms=0, url=source.url)
         try:
@@ -287,7 +297,13 @@ class Poller:
             consecutive_failures=0,
             next_due=next_due_after_success(now, source.interval, result.headers),
             retry_after=None,
+            moved_to=state.moved_to,
         )
+        moved = permanent_redirect(result)
+        if moved and moved != source.url:
+            new_state = replace(new_state, moved_to=moved, etag=None, last_modified=None)
+            log.warning("%s: %s moved permanently to %s; polling the new address from now on "
+                        "(update feeds.yaml)", source.id, source.url, moved)
         record = FetchRecord(
             run_id=record.run_id, source_id=source.id, started=record.started, duration_ms=int(duration * 1000),
             url=source.url, final_url=result.final_url, status=result.status, bytes=len(result.content),
@@ -297,9 +313,6 @@ class Poller:
                                                  keep_snapshots=self.keep_snapshots)
         if warning:
             log.warning("%s: %s", source.id, warning)
-        permanent = [loc for status, loc in result.redirects if status in (301, 308)]
-        if permanent and permanent[-1] == result.final_url:
-            log.warning("%s: %s moved permanently to %s; update feeds.yaml", source.id, source.url, result.final_url)
         log.debug("%s: HTTP %s, %d items, %d new, %d changed", source.id, result.status, saved.seen, saved.new,
                   saved.changed)
         return SourceOutcome(
@@ -327,6 +340,7 @@ class Poller:
             consecutive_failures=failures,
             next_due=next_due_after_failure(now, source.interval, failures, retry_after),
             retry_after=iso_utc(retry_after) if retry_after else None,
+            moved_to=state.moved_to,
         )
         record = FetchRecord(
             run_id=record.run_id, source_id=source.id, started=record.started, duration_ms=int(duration * 1000),

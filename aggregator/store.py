@@ -228,6 +228,12 @@ def m004_backfill_cursor(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_source_moved_to(db: sqlite_utils.Database) -> None:
+    """Where a source moved with a permanent redirect (301/308): polled there until the config changes."""
+    db.execute("ALTER TABLE sources ADD COLUMN moved_to TEXT")
+
+
 def _create_fts(db: sqlite_utils.Database) -> None:
     columns = ", ".join(FTS_COLUMNS)
     db.execute(
@@ -322,6 +328,7 @@ class SourceState:
     next_due: str | None = None
     retry_after: str | None = None
     url: str | None = None
+    moved_to: str | None = None  # a permanent redirect's target, polled instead of url
 
 
 @dataclass(frozen=True)
@@ -448,6 +455,7 @@ class Archive:
                         -- a new URL in the config starts with fresh validators
                         etag = CASE WHEN sources.url = excluded.url THEN sources.etag END,
                         last_modified = CASE WHEN sources.url = excluded.url THEN sources.last_modified END,
+                        moved_to = CASE WHEN sources.url = excluded.url THEN sources.moved_to END,
                         url = excluded.url
                     """,
                     row,
@@ -458,7 +466,7 @@ class Archive:
     def source_state(self, source_id: str) -> SourceState:
         row = self.db.execute(
             """SELECT etag, last_modified, last_attempt, last_success, last_status, last_error,
-                      consecutive_failures, next_due, retry_after, url FROM sources WHERE id = ?""",
+                      consecutive_failures, next_due, retry_after, url, moved_to FROM sources WHERE id = ?""",
             [source_id],
         ).fetchone()
         if row is None:
@@ -468,7 +476,7 @@ class Archive:
     def source_states(self) -> dict[str, SourceState]:
         rows = self.db.execute(
             """SELECT id, etag, last_modified, last_attempt, last_success, last_status, last_error,
-                      consecutive_failures, next_due, retry_after, url FROM sources"""
+                      consecutive_failures, next_due, retry_after, url, moved_to FROM sources"""
         ).fetchall()
         return {row[0]: SourceState(*row) for row in rows}
 
@@ -543,10 +551,12 @@ class Archive:
     def _write_state(self, state: SourceState) -> None:
         self.db.execute(
             """UPDATE sources SET etag = ?, last_modified = ?, last_attempt = ?, last_success = ?,
-                      last_status = ?, last_error = ?, consecutive_failures = ?, next_due = ?, retry_after = ?
+                      last_status = ?, last_error = ?, consecutive_failures = ?, next_due = ?, retry_after = ?,
+                      moved_to = ?
                WHERE id = ?""",
             [state.etag, state.last_modified, state.last_attempt, state.last_success, state.last_status,
-             state.last_error, state.consecutive_failures, state.next_due, state.retry_after, state.source_id],
+             state.last_error, state.consecutive_failures, state.next_due, state.retry_after, state.moved_to,
+             state.source_id],
         )
 
     def _save_article(self, source: Source, article: Article, fetch_id: int | None, seen_at: str) -> tuple[str, str]:

@@ -193,3 +193,29 @@ def test_search_errors_are_one_line(tmp_path, archive_path):
         result = run(["search", odd, "--format", "json"], db=archive_path)
         assert result.exit_code == 0, (odd, result.stderr)
         assert json.loads(result.output) == []
+
+
+def test_a_feed_that_moved_permanently_is_polled_at_its_new_address(server, tmp_path, archive_path):
+    server.add("/old.xml", b"", status=301, headers={"Location": server.url("/new.xml")})
+    server.add("/new.xml", rss(EPO_ITEMS), headers={"Content-Type": "application/rss+xml"})
+    config = write_config(tmp_path / "feeds.yaml", [feed_source(server, "epo", "EPO", "/old.xml")])
+    result = run(["fetch"], config, archive_path)
+    assert result.exit_code == 0
+    assert "moved permanently to" in result.stderr and "update feeds.yaml" in result.stderr
+    server.reset_stats()
+    run(["fetch", "--all"], config, archive_path)
+    assert paths(server) == ["/new.xml"]  # the old address is not asked again
+    listing = json.loads(run(["sources", "--format", "json"], config, archive_path).output)
+    assert listing[0]["moved_to"] == server.url("/new.xml")
+    assert query(archive_path, "SELECT count(*) FROM articles") == [(1,)]
+
+
+def test_a_gone_source_is_reported_as_such(server, tmp_path, archive_path):
+    server.add("/gone.xml", b"", status=410)
+    config = write_config(tmp_path / "feeds.yaml", [feed_source(server, "old", "UKIPO", "/gone.xml", interval="1s")])
+    for _ in range(3):
+        run(["fetch", "--all"], config, archive_path)
+    from aggregator.cli import source_note
+
+    (row,) = json.loads(run(["sources", "--format", "json"], config, archive_path).output)
+    assert source_note(row) == "HTTP 410 on 3 polls, never fetched: gone?"
