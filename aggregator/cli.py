@@ -231,11 +231,13 @@ def _filters(office, source_ids, languages, topics, since, until):
 @click.option("--sort", type=click.Choice(["rank", "date"]), default="rank", show_default=True,
               help="Relevance (bm25, title first) or newest first.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--all-duplicates", is_flag=True,
+              help="List every near-duplicate (republications, mirrors); by default one row per cluster.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.pass_obj
 @handle_errors
 def search(state: State, query: tuple[str, ...], office, source_ids, languages, topics, since, until,
-           sort: str, limit: int, fmt: str) -> None:
+           sort: str, limit: int, all_duplicates: bool, fmt: str) -> None:
     """Full-text search of the archive, in any language.
 
     QUERY: words (stemmed: patents finds patent), "a phrase", prefix*, AND/OR/NOT,
@@ -247,14 +249,15 @@ def search(state: State, query: tuple[str, ...], office, source_ids, languages, 
 
     filters = _filters(office, source_ids, languages, topics, since, until)
     with _open_archive(state.db_path, readonly=True) as archive:
-        results = search_articles(archive.db, " ".join(query), filters=filters, sort=sort, limit=limit)
+        results = search_articles(archive.db, " ".join(query), filters=filters, sort=sort, limit=limit,
+                                  all_duplicates=all_duplicates)
     for row in results:
         row["topics"] = json.loads(row["topics"] or "[]")
     if fmt == "json":
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
     elif fmt == "csv":
         writer = csv.writer(sys.stdout)
-        columns = ["id", "published", "office", "source_id", "language", "title", "url", "snippet"]
+        columns = ["id", "published", "office", "source_id", "language", "title", "url", "duplicates", "snippet"]
         writer.writerow(columns)
         for row in results:
             writer.writerow([row.get(c) or "" for c in columns])
@@ -280,7 +283,9 @@ def _print_results(results: list[dict]) -> None:
         parts = snippet.split("\0")
         marked = "".join(f"[bold yellow]{p}[/]" if i % 2 else p for i, p in enumerate(parts))
         when = (row["published"] or row["site_published"] or row["updated"] or "—")[:10]
-        table.add_row(when, row["office"], f"[bold]{escape(row['title'])}[/]\n{marked}\n[dim]{escape(row['url'])}[/]")
+        more = f"  [dim](+{row['duplicates']} near-duplicates: ipnews show {row['id'][:8]})[/]" if row["duplicates"] else ""
+        table.add_row(when, row["office"],
+                      f"[bold]{escape(row['title'])}[/]{more}\n{marked}\n[dim]{escape(row['url'])}[/]")
     console.print(table)
 
 

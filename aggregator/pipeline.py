@@ -189,7 +189,15 @@ class Poller:
             error = SourceError(f"unexpected error: {type(e).__name__}: {e}", source_id=source.id, url=source.url)
             outcome = self._record_failure(source, state, record, error, started)
         else:
-            outcome = self._record_success(source, state, record, result, articles, warning, started)
+            try:
+                outcome = self._record_success(source, state, record, result, articles, warning, started)
+            except StorageError:
+                raise
+            except Exception as e:  # a bug while saving: nothing was committed (one transaction)
+                log.debug("%s: unexpected error while saving", source.id, exc_info=True)
+                error = SourceError(f"unexpected error while saving: {type(e).__name__}: {e}",
+                                    source_id=source.id, url=source.url)
+                outcome = self._record_failure(source, state, record, error, started)
         if self.on_done:
             self.on_done(outcome)
         return outcome
@@ -370,7 +378,14 @@ async def poll_sources(
     async with build_fetcher(config, transport) as fetcher:
         poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done,
                         keep_snapshots=config.settings.snapshots_per_article)
-        summary.outcomes = list(await asyncio.gather(*(poller.poll(s) for s in sources)))
+        # A TaskGroup: if the archive itself fails (StorageError), the other polls are cancelled
+        # before the client closes under them, and the one error reaches the CLI.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(poller.poll(s)) for s in sources]
+        except* StorageError as errors:
+            raise errors.exceptions[0] from None
+        summary.outcomes = [task.result() for task in tasks]
     summary.seconds = time.monotonic() - started
     return summary
 

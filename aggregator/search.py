@@ -280,8 +280,14 @@ def search_articles(
     sort: str = "rank",
     limit: int = 20,
     offset: int = 0,
+    all_duplicates: bool = False,
 ) -> list[dict]:
-    """Ranked (bm25, title weighted) or newest-first results with a marked snippet."""
+    """Ranked (bm25, title weighted) or newest-first results with a marked snippet.
+
+    Near-duplicates (one `cluster_id`) come back as one row, the cluster's earliest published
+    match, with `duplicates` = how many other articles the cluster holds; `all_duplicates`
+    lists every member instead.
+    """
     parsed = parse_query(query)
     filters = filters or SearchFilters()
     clauses, params = filters.where("a")
@@ -290,7 +296,7 @@ def search_articles(
     where = " AND ".join(["articles_fts MATCH ?", *clauses])
     columns = ", ".join(f"a.{c}" for c in RESULT_COLUMNS)
     sql = f"""
-        SELECT {columns}, a.body, bm25(articles_fts, {weights}) AS rank
+        SELECT {columns}, a.cluster_id, a.sort_date AS _sort, a.body, bm25(articles_fts, {weights}) AS rank
         FROM articles_fts JOIN articles a ON a.seq = articles_fts.rowid
         WHERE {where}
         ORDER BY {order}
@@ -298,20 +304,67 @@ def search_articles(
     """
     import sqlite3
 
-    try:
-        cursor = db.execute(sql, [parsed.expression, *params, limit, offset])
-    except sqlite3.OperationalError as e:  # pragma: no cover - parse_query only emits valid syntax
-        raise InvalidSearchQuery(f"cannot search for {query!r}: {e}") from e
-    names = [d[0] for d in cursor.description]
+    def fetch(count: int, skip: int) -> list[dict]:
+        try:
+            cursor = db.execute(sql, [parsed.expression, *params, count, skip])
+        except sqlite3.OperationalError as e:  # pragma: no cover - parse_query only emits valid syntax
+            raise InvalidSearchQuery(f"cannot search for {query!r}: {e}") from e
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor]
+
+    if all_duplicates:
+        rows = fetch(limit, offset)
+    else:
+        rows = _one_per_cluster(fetch, limit, offset)
+        sizes = _cluster_sizes(db, {r["cluster_id"] for r in rows})
     results = []
-    for values in cursor:
-        row = dict(zip(names, values, strict=True))
+    for row in rows:
         body = row.pop("body") or ""
+        row.pop("_sort")
+        cluster = row.pop("cluster_id")
+        row["duplicates"] = 0 if all_duplicates else sizes.get(cluster, 1) - 1
+        row["cluster_id"] = cluster
         row["snippet"] = make_snippet(" ".join(filter(None, [row.get("summary"), body])) or row["title"],
                                       parsed.terms)
         row["rank"] = round(row["rank"], 4)
         results.append(row)
     return results
+
+
+def _one_per_cluster(fetch, limit: int, offset: int) -> list[dict]:
+    """Walk the ordered matches, keeping each cluster once (its earliest published match, at the
+    place of its best-ordered one), until `offset + limit` clusters are found."""
+    wanted = offset + limit
+    chosen: dict[str, dict] = {}
+    order: list[str] = []
+    skip, batch = 0, max(wanted * 3, 50)
+    while len(order) < wanted:
+        rows = fetch(batch, skip)
+        for row in rows:
+            cluster = row["cluster_id"] or row["id"]
+            row["cluster_id"] = cluster
+            best = chosen.get(cluster)
+            if best is None:
+                if len(order) < wanted:
+                    chosen[cluster] = row
+                    order.append(cluster)
+            elif (row["_sort"] or "~") < (best["_sort"] or "~"):  # undated sorts last
+                chosen[cluster] = {**row, "rank": best["rank"]}
+        if len(rows) < batch:
+            break
+        skip += batch
+        batch *= 2
+    return [chosen[c] for c in order[offset:wanted]]
+
+
+def _cluster_sizes(db, clusters: set[str]) -> dict[str, int]:
+    if not clusters:
+        return {}
+    ids = sorted(clusters)
+    placeholders = ", ".join("?" for _ in ids)
+    return dict(db.execute(
+        f"SELECT cluster_id, count(*) FROM articles WHERE cluster_id IN ({placeholders}) GROUP BY cluster_id", ids
+    ).fetchall())
 
 
 def _term_patterns(terms: tuple[str, ...]) -> re.Pattern[str] | None:

@@ -29,6 +29,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide, fingerprint
 from .exceptions import StorageError
 from .normalize import iso_utc
 from .search import FTS_COLUMNS, INDEX_VERSION, index_text
@@ -232,6 +233,23 @@ def m004_backfill_cursor(db: sqlite_utils.Database) -> None:
 def m005_source_moved_to(db: sqlite_utils.Database) -> None:
     """Where a source moved with a permanent redirect (301/308): polled there until the config changes."""
     db.execute("ALTER TABLE sources ADD COLUMN moved_to TEXT")
+
+
+@migrations()
+def m006_fingerprints(db: sqlite_utils.Database) -> None:
+    """Near-duplicate fingerprints and their lookup keys (see cluster.py)."""
+    db.execute(
+        """
+        CREATE TABLE article_fingerprints (
+            article_id TEXT PRIMARY KEY REFERENCES articles(id),
+            version INTEGER NOT NULL,
+            fingerprint BLOB NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE TABLE fingerprint_keys (key INTEGER NOT NULL, article_id TEXT NOT NULL)")
+    db.execute("CREATE INDEX fingerprint_keys_key ON fingerprint_keys(key)")
+    db.execute("CREATE INDEX fingerprint_keys_article ON fingerprint_keys(article_id)")
 
 
 def _create_fts(db: sqlite_utils.Database) -> None:
@@ -582,6 +600,7 @@ class Archive:
             if not exists:
                 self._insert_article(article, url_key, fetch_id, seen_at)
                 self._link_source(source.id, item_key, article_id, article.url, seen_at)
+                self._cluster(article_id, article, joining=True)
                 return "new", article_id
         self._link_source(source.id, item_key, article_id, article.url, seen_at)
         current = self.db.execute(
@@ -603,6 +622,9 @@ class Archive:
         # The article's own page is a better record than a feed's summary of it: a page source
         # that extracted it takes the article over; otherwise only its first source revises it.
         self._revise_article(article_id, article, url_key, fetch_id, seen_at, streak, last_revised)
+        # A revised text gets a new fingerprint; it joins a cluster only if it stood alone.
+        alone = self.db.execute("SELECT cluster_id = id FROM articles WHERE id = ?", [article_id]).fetchone()[0]
+        self._cluster(article_id, article, joining=bool(alone))
         return "changed", article_id
 
     def _article_row(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str) -> dict[str, Any]:
@@ -670,6 +692,40 @@ class Archive:
                ON CONFLICT(source_id, item_key) DO UPDATE SET last_seen = excluded.last_seen, url = excluded.url""",
             [source_id, item_key, article_id, url, seen_at, seen_at],
         )
+
+    # --- near-duplicate clusters -----------------------------------------------------------
+
+    def _cluster(self, article_id: str, article: Article, *, joining: bool) -> None:
+        """Store the article's fingerprint and, if `joining`, put it in the cluster of its
+        closest earlier near-duplicate (earliest published first on a tie)."""
+        fp = fingerprint(" ".join(filter(None, [article.body or article.summary or ""])))
+        self.db.execute("DELETE FROM fingerprint_keys WHERE article_id = ?", [article_id])
+        if fp is None:
+            self.db.execute("DELETE FROM article_fingerprints WHERE article_id = ?", [article_id])
+            return
+        self.db.execute(
+            "INSERT INTO article_fingerprints (article_id, version, fingerprint) VALUES (?, ?, ?) "
+            "ON CONFLICT(article_id) DO UPDATE SET version = excluded.version, fingerprint = excluded.fingerprint",
+            [article_id, FINGERPRINT_VERSION, fp.to_bytes()],
+        )
+        keys = candidate_keys(fp)
+        if joining:
+            placeholders = ", ".join("?" for _ in keys)
+            rows = self.db.execute(
+                f"""SELECT a.id, a.cluster_id, f.fingerprint FROM articles a
+                    JOIN article_fingerprints f ON f.article_id = a.id
+                    WHERE a.id IN (SELECT DISTINCT article_id FROM fingerprint_keys WHERE key IN ({placeholders}))
+                      AND a.id != ? AND f.version = ?
+                    ORDER BY a.sort_date IS NULL, a.sort_date, a.seq""",
+                [*keys, article_id, FINGERPRINT_VERSION],
+            ).fetchall()
+            assignment = decide(article_id, fp, ((cid, cluster, Fingerprint.from_bytes(blob))
+                                                 for cid, cluster, blob in rows))
+            if assignment.matched_id is not None:
+                self.db.execute("UPDATE articles SET cluster_id = ?, cluster_similarity = ? WHERE id = ?",
+                                [assignment.cluster_id, assignment.similarity, article_id])
+        self.db.conn.executemany("INSERT INTO fingerprint_keys (key, article_id) VALUES (?, ?)",
+                            [(key, article_id) for key in keys])
 
     # --- backfill cursor ------------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""Near-duplicates across sources and offices: clustered, never deleted, one search row per story."""
+
+from __future__ import annotations
+
+import json
+
+from aggregator.loopback import LoopbackServer
+
+from conftest import query, rss, run, write_config
+
+STORY = (
+    "The International Bureau reported that applications filed under the Patent Cooperation Treaty "
+    "reached a new record last year, driven by strong growth from applicants in Asia. Digital "
+    "communication and computer technology accounted for the largest share of published applications, "
+    "followed by medical technology and electrical machinery. Universities and public research "
+    "organisations also filed more applications than in any previous year, and the number of small "
+    "and medium-sized enterprises using the system rose for the third year in a row."
+)
+OTHER = (
+    "The office will be closed for maintenance of its electronic filing systems on the first weekend "
+    "of the month. During that time, online services for trademarks and industrial designs will be "
+    "unavailable. Deadlines falling on those days are extended to the next working day, and users "
+    "are invited to plan their submissions accordingly and to contact the help desk in case of doubt."
+)
+
+
+def test_republications_share_a_cluster_and_search_shows_one_row(tmp_path, archive_path):
+    with LoopbackServer() as server:
+        server.add("/wipo.xml", rss([{"guid": "w1", "title": "PCT filings reach a record", "link": "/w1",
+                                      "date": "Mon, 02 Mar 2026 09:00:00 GMT", "description": STORY},
+                                     {"guid": "w2", "title": "Maintenance weekend", "link": "/w2",
+                                      "date": "Tue, 03 Mar 2026 09:00:00 GMT", "description": OTHER}]),
+                   headers={"Content-Type": "application/rss+xml"})
+        server.add("/cnipa-en.xml", rss([{"guid": "c1", "title": "WIPO: PCT applications hit a record", "link": "/c1",
+                                          "date": "Thu, 05 Mar 2026 02:00:00 GMT",
+                                          "description": "Source: WIPO. " + STORY + " (Reprinted from WIPO)"}]),
+                   headers={"Content-Type": "application/rss+xml"})
+        config = write_config(tmp_path / "feeds.yaml", [
+            {"id": "wipo", "office": "WIPO", "url": server.url("/wipo.xml")},
+            {"id": "cnipa-en", "office": "CNIPA", "url": server.url("/cnipa-en.xml")},
+        ])
+        run(["fetch", "--source", "wipo"], config, archive_path)
+        run(["fetch", "--source", "cnipa-en"], config, archive_path)
+    rows = dict(query(archive_path, "SELECT guid, cluster_id FROM articles"))
+    assert rows["c1"] == rows["w1"] != rows["w2"]  # the republication joined the original's cluster
+    assert query(archive_path, "SELECT count(*) FROM articles") == [(3,)]  # nothing deleted
+    assert query(archive_path, "SELECT cluster_similarity >= 0.91 FROM articles WHERE guid = 'c1'") == [(1,)]
+
+    collapsed = json.loads(run(["search", "PCT", "--format", "json"], db=archive_path).output)
+    assert [(h["office"], h["duplicates"]) for h in collapsed] == [("WIPO", 1)]  # the earliest published member
+    every = json.loads(run(["search", "PCT", "--all-duplicates", "--format", "json"], db=archive_path).output)
+    assert sorted(h["office"] for h in every) == ["CNIPA", "WIPO"]
+    only_cnipa = json.loads(run(["search", "PCT", "--office", "CNIPA", "--format", "json"], db=archive_path).output)
+    assert [h["office"] for h in only_cnipa] == ["CNIPA"]  # filters choose among the members
+    (wipo_id,) = [h["id"] for h in every if h["office"] == "WIPO"]
+    shown = run(["show", wipo_id], db=archive_path).output
+    assert "Near-duplicates (1):" in shown and "WIPO: PCT applications hit a record" in shown
