@@ -307,7 +307,7 @@ def sources(state: State, fmt: str, failing: bool) -> None:
         click.echo(sources_to_opml(config.sources), nl=False)
         return
     with _open_archive(state.db_path) as archive:
-        archive.sync_sources(config.sources)
+        archive.sync_sources(config.sources, host_aliases=config.settings.host_aliases)
         rows = archive.source_rows()
     if failing:
         rows = [r for r in rows if r["consecutive_failures"]]

@@ -37,7 +37,7 @@ _SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2*
 TOP_KEYS = ("defaults", "sources")
 DEFAULT_KEYS = (
     "interval", "contact", "per_host", "concurrency", "timeout", "connect_timeout", "read_timeout",
-    "max_bytes", "timezone", "headers", "language", "snapshots_per_article", "host_delay",
+    "max_bytes", "timezone", "headers", "language", "snapshots_per_article", "host_delay", "host_aliases",
 )
 SOURCE_KEYS = (
     "id", "office", "name", "kind", "url", "language", "interval", "headers", "encoding", "timezone",
@@ -68,6 +68,7 @@ class Settings:
     headers: Mapping[str, str] = field(default_factory=dict)
     snapshots_per_article: int = 10  # raw responses kept per article; 0 keeps them all
     host_delay: float = 0.0  # minimum seconds between two requests to one host (Crawl-delay may raise it)
+    host_aliases: Mapping[str, str] = field(default_factory=dict)  # old host → current host, for identity
 
 
 @dataclass(frozen=True)
@@ -229,6 +230,15 @@ def _parse_settings(raw: Any, problems: _Problems) -> Settings:
         except (TypeError, ValueError):
             values.pop("host_delay", None)
             problems.add(line, f"defaults: host_delay: must be a number of seconds from 0 to 600, not {value!r}")
+    if "host_aliases" in raw:
+        aliases = raw["host_aliases"]
+        if not isinstance(aliases, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and "/" not in k + v for k, v in aliases.items()
+        ):
+            problems.add(line, "defaults: host_aliases: must map old host names to current ones, "
+                               "e.g. english.sipo.gov.cn: english.cnipa.gov.cn")
+        else:
+            values["host_aliases"] = {k.lower().strip("."): v.lower().strip(".") for k, v in aliases.items()}
     if "contact" in raw:
         if not isinstance(raw["contact"], str) or not raw["contact"].strip():
             problems.add(line, "defaults: contact: must be a URL or an e-mail address")

@@ -255,7 +255,7 @@ class Poller:
         """
         from .sources.page import parse_article_page
 
-        unique = {canonical_url(e.url): e for e in entries}
+        unique = {self.archive.url_key(e.url): e for e in entries}
         known = self.archive.known_item_keys(source.id)
         todo = [e for key, e in unique.items() if key not in known]
 
@@ -371,7 +371,7 @@ async def poll_sources(
     """Poll the given sources concurrently; returns when every one has finished."""
     summary = RunSummary(run_id=uuid.uuid4().hex[:12])
     started = time.monotonic()
-    archive.sync_sources(config.sources)
+    archive.sync_sources(config.sources, host_aliases=config.settings.host_aliases)
     for source in sources:
         if source.ignore_robots:
             log.warning("%s: ignoring robots.txt, as configured (ignore_robots: true)", source.id)
@@ -402,7 +402,7 @@ def run_fetch(
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> RunSummary:
     """`ipnews fetch`: poll the due (or named) sources once."""
-    archive.sync_sources(config.sources)
+    archive.sync_sources(config.sources, host_aliases=config.settings.host_aliases)
     sources = select_sources(config, archive, source_ids=source_ids, include_not_due=include_not_due, now=clock())
     if on_start:
         on_start(sources)
@@ -489,7 +489,7 @@ class Daemon:
         async with build_fetcher(self.config, self.transport) as fetcher:
             while not self._stop.is_set():
                 self._maybe_reload()
-                self.archive.sync_sources(self.config.sources)
+                self.archive.sync_sources(self.config.sources, host_aliases=self.config.settings.host_aliases)
                 poller = Poller(self.archive, fetcher, run_id=uuid.uuid4().hex[:12], clock=self.clock,
                                 keep_snapshots=self.config.settings.snapshots_per_article)
                 due = select_sources(self.config, self.archive, now=self.clock())
@@ -561,7 +561,7 @@ def reparse_sources(config: Config, archive: Archive, source_ids: Iterable[str] 
             except SourceError as e:
                 failed.append(f"{source.id}: snapshot {snapshot_id}: {e.message}")
                 continue
-            keys = {a.guid or canonical_url(a.url): a for a in parsed}
+            keys = {a.guid or archive.url_key(a.url): a for a in parsed}
             links = dict(archive.db.execute(
                 "SELECT item_key, article_id FROM article_sources WHERE source_id = ? AND article_id IN "
                 f"({', '.join('?' for _ in article_ids)})", [source.id, *article_ids]
@@ -655,7 +655,7 @@ def backfill_source(
         raise ConfigError(f"{source_id}: backfill walks HTML news lists; this source is a feed")
     if source.list.next is None:
         raise ConfigError(f"{source_id}: backfill needs a list.next selector in feeds.yaml")
-    archive.sync_sources(config.sources)
+    archive.sync_sources(config.sources, host_aliases=config.settings.host_aliases)
     if restart:
         archive.reset_backfill_cursor(source_id)
     return asyncio.run(_backfill(config, archive, source, pages=pages, transport=transport, on_page=on_page))

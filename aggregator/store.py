@@ -376,6 +376,7 @@ class Archive:
 
     def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
+        self.host_aliases: dict[str, str] = {}  # old host → current host (from feeds.yaml)
         try:
             if readonly:
                 if not self.path.exists():
@@ -450,8 +451,14 @@ class Archive:
 
     # --- sources --------------------------------------------------------------------------
 
-    def sync_sources(self, sources: Iterable[Source]) -> None:
+    def url_key(self, url: str) -> str:
+        """An article URL's identity key: its canonical form, with the configured host aliases."""
+        return canonical_url(url, host_aliases=self.host_aliases)
+
+    def sync_sources(self, sources: Iterable[Source], *, host_aliases: dict[str, str] | None = None) -> None:
         """Mirror the config into `sources`, keeping each source's fetch state."""
+        if host_aliases is not None:
+            self.host_aliases = dict(host_aliases)
         rows = [
             {
                 "id": s.id, "office": s.office, "name": s.name, "kind": s.kind, "url": s.url,
@@ -579,7 +586,7 @@ class Archive:
 
     def _save_article(self, source: Source, article: Article, fetch_id: int | None, seen_at: str) -> tuple[str, str]:
         """Insert, update or just mark seen one article; returns ("new"|"changed"|"same", article id)."""
-        url_key = canonical_url(article.url)
+        url_key = self.url_key(article.url)
         item_key = article.guid or url_key
         row = self.db.execute(
             "SELECT article_id FROM article_sources WHERE source_id = ? AND item_key = ?",

@@ -219,3 +219,19 @@ def test_a_gone_source_is_reported_as_such(server, tmp_path, archive_path):
 
     (row,) = json.loads(run(["sources", "--format", "json"], config, archive_path).output)
     assert source_note(row) == "HTTP 410 on 3 polls, never fetched: gone?"
+
+
+def test_host_aliases_make_an_old_and_a_new_address_one_article(tmp_path, archive_path):
+    from aggregator.loopback import LoopbackServer
+
+    with LoopbackServer() as old_site, LoopbackServer(host="127.0.0.2", port=old_site.port) as new_site:
+        old_site.add("/rss.xml", rss([{"guid": "old-1", "title": "Annual report", "link": "/transfer/news/1122080.htm"}]),
+                     headers={"Content-Type": "application/rss+xml"})
+        new_site.add("/rss.xml", rss([{"guid": "new-1", "title": "Annual report", "link": "/transfer/news/1122080.htm"}]),
+                     headers={"Content-Type": "application/rss+xml"})
+        sources = [feed_source(old_site, "sipo", "CNIPA", "/rss.xml"), feed_source(new_site, "cnipa", "CNIPA", "/rss.xml")]
+        config = write_config(tmp_path / "feeds.yaml", sources,
+                              defaults={"host_aliases": {"127.0.0.1": "127.0.0.2"}})
+        assert run(["fetch"], config, archive_path).exit_code == 0
+    assert query(archive_path, "SELECT count(*) FROM articles") == [(1,)]
+    assert query(archive_path, "SELECT count(*) FROM article_sources") == [(2,)]
