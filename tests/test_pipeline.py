@@ -235,3 +235,19 @@ def test_host_aliases_make_an_old_and_a_new_address_one_article(tmp_path, archiv
         assert run(["fetch"], config, archive_path).exit_code == 0
     assert query(archive_path, "SELECT count(*) FROM articles") == [(1,)]
     assert query(archive_path, "SELECT count(*) FROM article_sources") == [(2,)]
+
+
+def test_json_logs_and_quiet_mode(server, tmp_path, archive_path):
+    server.add("/good.xml", rss(WIPO_ITEMS), headers={"Content-Type": "application/rss+xml"})
+    server.add("/bad.xml", b"", status=500)
+    config = write_config(tmp_path / "feeds.yaml", [feed_source(server, "good", "WIPO", "/good.xml"),
+                                                    feed_source(server, "bad", "EPO", "/bad.xml")])
+    result = run(["-v", "--log-format", "json", "fetch"], config, archive_path)
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert any(entry["level"] == "error" and entry["message"] == "bad: HTTP 500 Internal Server Error"
+               for entry in lines)
+    summary = [entry for entry in lines if entry["message"].startswith("polled 2 sources")]
+    assert len(summary) == 1 and summary[0]["level"] == "info" and "1 failed" in summary[0]["message"]
+    quiet = run(["-q", "fetch", "--all"], config, archive_path)
+    assert quiet.exit_code == 3 and quiet.stdout == ""
+    assert all("ERROR" in line for line in quiet.stderr.splitlines())
