@@ -25,6 +25,8 @@ def test_demo_archives_every_sample_source_then_polls_conditionally(tmp_path, ca
     assert title.startswith("Beijing Treaty on Audiovisual Performances: The First Anniversary")
     assert (published, site_published, source_org, language) == ("2021-05-03", "2021-05-10", "WIPO Office in China", "en")
     assert body.startswith("April 26 marks") and "fontSize" not in body
+    # CNIPA's English site republishes a WIPO release: one story, two articles, one cluster
+    assert query(db, "SELECT count(*) FROM articles WHERE cluster_id != id") == [(1,)]
     for word in ("专利", "特許", "patent"):
         hits = json.loads(run(["search", word, "--format", "json"], db=db).output)
         assert hits, word
