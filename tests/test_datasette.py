@@ -85,7 +85,7 @@ def ds(archive: Path) -> Datasette:
 
 def expected_ids(archive: Path, query: str) -> set[str]:
     with Archive(archive, readonly=True) as a:
-        return {row["id"] for row in search_articles(a.db, query, limit=1000)}
+        return {row["id"] for row in search_articles(a.db, query, limit=1000, all_duplicates=True)}
 
 
 def searched_ids(ds: Datasette, query: str, **params: str) -> set[str]:
