@@ -92,6 +92,7 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _OPERATORS = {"AND", "OR", "NOT"}
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 # Characters that FTS5's tokenizer treats as separators anyway; stripped from bare words.
 _WORD_JUNK = re.compile(r"^[^\w]+|[^\w*]+$", re.UNICODE)
 
@@ -141,6 +142,7 @@ def parse_query(query: str) -> ParsedQuery:
         raise InvalidSearchQuery(
             f"search query too long ({len(query)} characters; the limit is {MAX_QUERY_LENGTH})"
         )
+    query = _CONTROL_CHARS.sub(" ", query)  # FTS5 rejects a NUL inside a phrase
     if query.count('"') % 2:
         query = query.replace('"', " ")  # an unbalanced quote: read the words plainly
 
@@ -208,9 +210,9 @@ def _assemble(items: list[tuple[str, str]]) -> str:
             if prev in ("term", "rparen"):
                 out.append((kind, text))
             continue
-        if kind == "lparen" and prev in ("term", "rparen"):
-            out.append(("op", "AND"))
-        if kind == "term" and prev == "rparen":
+        # Implicit AND is written out: FTS5 rejects a phrase next to a parenthesised group,
+        # and a traditional-Chinese term is such a group ("專利" OR "专利").
+        if kind in ("lparen", "term") and prev in ("term", "rparen"):
             out.append(("op", "AND"))
         out.append((kind, text))
     # Remove operators left dangling before a ")" or at the end.

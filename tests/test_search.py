@@ -39,6 +39,8 @@ def test_cjk_runs_are_indexed_as_bigrams():
         ("((patent", '"patent"'),
         ("patent)", '"patent"'),
         ('x") OR 1=1; --', '"x" OR "1=1"'),
+        ("patent 專利", '"patent" AND ( "專利" OR "专利" )'),
+        ("a\x00b", '"a" AND "b"'),
     ],
 )
 def test_queries_become_safe_fts_expressions(query, expression):
