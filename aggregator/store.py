@@ -418,15 +418,18 @@ class Archive:
     def write_transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE: take the write lock up front, so two processes queue on the busy
         timeout instead of failing on a read-to-write lock upgrade."""
-        self.db.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            if self.db.conn.in_transaction:
-                self.db.conn.rollback()
-            raise
-        else:
-            self.db.conn.commit()
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.conn.rollback()
+                raise
+            else:
+                self.db.conn.commit()
+        except sqlite3.DatabaseError as e:  # a full disk, a read-only file, a locked or corrupt archive
+            raise StorageError(f"{self.path}: cannot write to the archive: {e}") from e
 
     # --- index maintenance ----------------------------------------------------------------
 
