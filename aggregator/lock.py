@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from .exceptions import StorageError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows
@@ -39,8 +41,11 @@ def lock_path_for(db_path: str | Path) -> Path:
 def fetch_lock(db_path: str | Path) -> Iterator[None]:
     """Hold the archive's fetch lock, or raise AlreadyRunning at once (never wait)."""
     path = lock_path_for(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
+    except OSError as e:
+        raise StorageError(f"{path}: cannot create the run lock next to the archive: {e.strerror or e}") from e
     try:
         if fcntl is not None:
             try:

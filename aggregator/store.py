@@ -40,6 +40,7 @@ migrations = Migrations("ipnews")
 FTS_CALL = "ipnews_fts_text({row}.{column}, {row}.language)"
 
 DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
+MAX_CLUSTER_CANDIDATES = 64  # earliest first: many near-identical items must not cost O(n²)
 VOLATILE_STREAK = 3  # changed on this many polls in a row: the article is volatile
 VOLATILE_REVISION_GAP = 24 * 3600  # a volatile article keeps at most one revision a day
 REVISION_FIELDS = ("title", "published", "site_published", "source_org", "topics", "language", "summary", "body")
@@ -726,11 +727,16 @@ class Archive:
                     JOIN article_fingerprints f ON f.article_id = a.id
                     WHERE a.id IN (SELECT DISTINCT article_id FROM fingerprint_keys WHERE key IN ({placeholders}))
                       AND a.id != ? AND f.version = ?
-                    ORDER BY a.sort_date IS NULL, a.sort_date, a.seq""",
-                [*keys, article_id, FINGERPRINT_VERSION],
+                    ORDER BY a.sort_date IS NULL, a.sort_date, a.seq
+                    LIMIT ?""",
+                [*keys, article_id, FINGERPRINT_VERSION, MAX_CLUSTER_CANDIDATES],
             ).fetchall()
+            # Each cluster is represented by its earliest member: many copies cost one comparison.
+            representatives: dict[str, tuple[str, bytes]] = {}
+            for cid, cluster, blob in rows:
+                representatives.setdefault(cluster or cid, (cid, blob))
             assignment = decide(article_id, fp, ((cid, cluster, Fingerprint.from_bytes(blob))
-                                                 for cid, cluster, blob in rows))
+                                                 for cluster, (cid, blob) in representatives.items()))
             if assignment.matched_id is not None:
                 self.db.execute("UPDATE articles SET cluster_id = ?, cluster_similarity = ? WHERE id = ?",
                                 [assignment.cluster_id, assignment.similarity, article_id])
