@@ -15,6 +15,18 @@ a hint that must survive a strict decode before we believe it:
 4. detection with charset-normalizer;
 5. UTF-8 with replacement characters as the last resort.
 
+Mostly-UTF-8 documents with a few stray Windows-1252 bytes (a CMS pasting a
+Latin-1 string into a UTF-8 page) are read as UTF-8 with those bytes taken as
+Windows-1252, rather than all of it as some legacy encoding: at least four
+valid multi-byte UTF-8 sequences per invalid byte, which GBK, Shift_JIS or
+Windows-1252 text never shows.
+
+Double-encoded UTF-8 (UTF-8 bytes read as Windows-1252 and encoded to UTF-8
+again: ``CafÃ©``) is undone when the whole document round-trips: every
+character fits in Windows-1252 (or Latin-1) and those bytes are valid UTF-8.
+Genuine text never does (a lone ``é`` is not a UTF-8 sequence), so this only
+ever repairs, as feedparser already does for feeds.
+
 Legacy labels are widened to the superset browsers actually use
 (gb2312/gbk → gb18030, shift_jis → cp932, euc-kr → cp949,
 iso-8859-1/ascii → cp1252).
@@ -26,7 +38,7 @@ import codecs
 import re
 from collections.abc import Mapping
 
-__all__ = ["decode_document", "normalize_encoding"]
+__all__ = ["decode_document", "declared_encodings", "normalize_encoding", "undo_double_utf8"]
 
 SNIFF_BYTES = 8192
 
@@ -80,6 +92,18 @@ _HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([\w.:+-]+)""", re.IGNORECA
 _META_CHARSET = re.compile(
     rb"""<meta\b[^>]*?\bcharset\s*=\s*["']?\s*([\w.:+-]+)""", re.IGNORECASE | re.DOTALL
 )
+# A UTF-8 lead byte (Â…ô) followed by a continuation byte, both seen through Windows-1252/Latin-1.
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+# One valid multi-byte UTF-8 sequence (RFC 3629).
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+MOSTLY_UTF8_RATIO = 4  # valid multi-byte sequences per invalid byte, at least
 _XML_DECL = re.compile(rb"""^\s*<\?xml\b[^>]*\bencoding\s*=\s*["']([\w.:+-]+)""", re.IGNORECASE)
 
 
@@ -106,6 +130,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def declared_encodings(content: bytes, headers: Mapping[str, str]) -> list[str]:
+    """The codecs the HTTP header and the document declare, in that order (unknown labels left out)."""
+    return _declared(content, headers)
+
+
 def _declared(content: bytes, headers: Mapping[str, str]) -> list[str]:
     """Declared encodings in priority order: HTTP header, then the document itself."""
     found: list[str] = []
@@ -126,6 +155,60 @@ def _declared(content: bytes, headers: Mapping[str, str]) -> list[str]:
         if name and name not in result:
             result.append(name)
     return result
+
+
+def undo_double_utf8(text: str) -> str | None:
+    """``text`` repaired when all of it is double-encoded UTF-8 (``CafÃ©`` → ``Café``), else None."""
+    if not _MOJIBAKE.search(text):
+        return None
+    try:
+        # Windows-1252, with the five bytes it leaves undefined (0x81, 0x8d…) passed through
+        # as Latin-1 does: the double encoder read them as U+0081, U+008D….
+        fixed = text.encode("cp1252", errors=_LATIN1_FALLBACK).decode("utf-8")
+    except UnicodeError:
+        return None
+    return fixed if fixed != text else None
+
+
+def _latin1_fallback(error: UnicodeError) -> tuple[bytes, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    chunk = error.object[error.start : error.end]
+    if any(ord(char) > 0xFF for char in chunk):
+        raise error
+    return chunk.encode("latin-1"), error.end
+
+
+_LATIN1_FALLBACK = "ipnews-latin1-fallback"
+codecs.register_error(_LATIN1_FALLBACK, _latin1_fallback)
+
+
+def _cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Decoding: a byte that is not UTF-8 read as Windows-1252 (Latin-1 where it is undefined)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    byte = error.object[error.start : error.start + 1]
+    try:
+        return byte.decode("cp1252"), error.start + 1
+    except UnicodeDecodeError:
+        return byte.decode("latin-1"), error.start + 1
+
+
+_CP1252_BYTES = "ipnews-cp1252-bytes"
+codecs.register_error(_CP1252_BYTES, _cp1252_bytes)
+
+
+def _mostly_utf8(content: bytes) -> str | None:
+    """UTF-8 text with a few stray Windows-1252 bytes, decoded as such; None if it is not that."""
+    valid = 0
+    valid_bytes = 0
+    for match in _UTF8_MULTIBYTE.finditer(content):
+        valid += 1
+        valid_bytes += match.end() - match.start()
+    invalid = len(content) - len(content.translate(None, _HIGH_BYTES)) - valid_bytes
+    if valid == 0 or valid < MOSTLY_UTF8_RATIO * invalid:
+        return None
+    return content.decode("utf-8", errors=_CP1252_BYTES)
 
 
 def _strict(content: bytes, encoding: str) -> str | None:
@@ -185,9 +268,14 @@ def decode_document(
 
     if utf8 is not None and (non_ascii or not declared):
         # Valid multi-byte UTF-8 is decisive; pure ASCII needs no label at all.
-        return utf8, "utf-8"
+        return undo_double_utf8(utf8) or utf8, "utf-8"
     if not non_ascii and b"\x1b" not in content:
         return content.decode("ascii"), declared[0] if declared else "utf-8"
+
+    if all(name == "utf-8" for name in declared):
+        mostly = _mostly_utf8(content)
+        if mostly is not None:
+            return mostly, "utf-8"
 
     for name in declared:
         text = _strict(content, name)

@@ -13,6 +13,10 @@ alike, so its limits hold across everything we ask of an office:
   requests to a host: ``host_delay``, or the site's Crawl-delay if longer;
 * a size cap on the decoded body and a total deadline, so neither a huge
   file, a gzip bomb nor a server dripping a byte a second can hold a run;
+  bodies are decompressed here, never by httpx, and never beyond the cap
+  (httpx would inflate a whole network chunk at once: 64 KB of gzip is
+  64 MB of zeros, and a 2 KB brotli body can be a gigabyte);
+* a 304 is believed only when we asked conditionally;
 * every failure, HTTP or network, comes out as one :class:`FetchError` with a
   one-line message (the httpx error stays as ``__cause__``).
 
@@ -26,6 +30,7 @@ import contextlib
 import os
 import re
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +52,11 @@ from .robots import (
     rules_for_status,
 )
 from .types import FetchResult
+
+try:
+    import brotli
+except ImportError:  # pragma: no cover - httpx[brotli] installs it
+    brotli = None
 
 __all__ = [
     "DEFAULT_ACCEPT",
@@ -73,6 +83,16 @@ MAX_RETRY_AFTER = timedelta(days=7)  # anything longer is a server bug, not a pl
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 _LOCATION_KEY = "ipnews.location"
 _DRAIN_LIMIT = 64 * 1024  # read small redirect/error bodies so the connection can be reused
+_CONDITIONAL_HEADERS = ("if-none-match", "if-modified-since")
+
+# Brotli only with a decoder that can stop at a size (brotli ≥ 1.2): older ones inflate at once.
+_BROTLI = brotli is not None and hasattr(brotli.Decompressor(), "can_accept_more_data")
+# The encodings we decode ourselves (see _ContentDecoder), and so the only ones we ask for.
+ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI else "gzip, deflate"
+# Real compressions we cannot decode: a clear error rather than compressed bytes for the parser.
+# Other unknown values ("utf-8", "none": server misconfigurations) are ignored, as httpx does.
+_UNSUPPORTED_ENCODINGS = frozenset({"compress", "x-compress", "zstd", "exi", "pack200-gzip", "aes128gcm"})
+_DECODE_STEP = 64 * 1024  # bytes handed from one decoding layer to the next at a time
 
 
 def build_user_agent(contact: str | None = None) -> str:
@@ -206,7 +226,7 @@ class Fetcher:
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
             ),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            headers={"User-Agent": user_agent},
+            headers={"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             event_hooks={"response": [_hide_location]},
         )
 
@@ -466,6 +486,8 @@ class Fetcher:
                 raise fail(f"proxy failed: {_one_line(str(exc))}") from exc
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise fail("invalid URL") from exc
+            except (httpx.ReadError, httpx.WriteError) as exc:  # a reset: the reason is deep in the chain
+                raise fail(f"connection broken: {_connect_reason(exc)}") from exc
             except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
                 raise fail(f"network error: {_one_line(str(exc)) or type(exc).__name__}") from exc
 
@@ -483,6 +505,9 @@ class Fetcher:
             response_headers = _join_headers(response.headers)
             if _LOCATION_KEY in response.extensions:
                 response_headers["location"] = response.extensions[_LOCATION_KEY]
+            if status == 304 and not any(name in headers for name in _CONDITIONAL_HEADERS):
+                await _drain(response)
+                raise fail("HTTP 304 Not Modified to a request that was not conditional", status=status)
             if status == 304 or status in REDIRECT_STATUSES:
                 await _drain(response)
                 return _Hop(status, response_headers, b"", time.monotonic() - started)
@@ -496,22 +521,36 @@ class Fetcher:
             declared = response.headers.get("content-length", "")
             if not truncate and declared.isdecimal() and int(declared) > max_bytes:
                 raise fail(too_large, status=status)
+            encoding = response.headers.get("content-encoding", "").strip() or "identity"
+            decoder = _ContentDecoder.for_header(encoding)
+            if decoder is None:
+                raise fail(f"unsupported Content-Encoding: {_one_line(encoding)[:60]}", status=status)
+            if response.is_stream_consumed:
+                # Only in-memory transports (tests) hand over a body httpx has already read and decoded.
+                decoder, raw_body = _ContentDecoder([]), _once(response.content)
+            else:
+                raw_body = response.aiter_raw()
             chunks: list[bytes] = []
             received = 0
             try:
-                async with contextlib.aclosing(response.aiter_bytes()) as body:
-                    async for chunk in body:
-                        if received + len(chunk) > max_bytes:
-                            if not truncate:
-                                raise fail(too_large, status=status)
-                            chunks.append(chunk[: max_bytes - received])
+                async with contextlib.aclosing(raw_body) as body:
+                    async for raw in body:
+                        decoder.push(raw)
+                        while chunk := decoder.pull(max_bytes - received + 1):
+                            if received + len(chunk) > max_bytes:
+                                if not truncate:
+                                    raise fail(too_large, status=status)
+                                chunks.append(chunk[: max_bytes - received])
+                                received = max_bytes
+                                break
+                            received += len(chunk)
+                            chunks.append(chunk)
+                        if received >= max_bytes and truncate:
                             break
-                        received += len(chunk)
-                        chunks.append(chunk)
             except httpx.DecodingError as exc:
-                encoding = response.headers.get("content-encoding", "").strip() or "unknown"
                 raise fail(
-                    f"could not decode the response body (Content-Encoding: {encoding})", status=status
+                    f"could not decode the response body (Content-Encoding: {_one_line(encoding)[:60]})",
+                    status=status,
                 ) from exc
             return _Hop(status, response_headers, b"".join(chunks), time.monotonic() - started)
 
@@ -533,6 +572,137 @@ class _Hop:
     headers: dict[str, str]
     content: bytes
     elapsed: float
+
+
+class _Layer:
+    """One Content-Encoding layer: takes compressed input, gives at most about ``limit`` bytes
+    of output per :meth:`pull` (b"" when it needs more input)."""
+
+    def __init__(self) -> None:
+        self._input = b""
+
+    def push(self, data: bytes) -> None:
+        self._input += data
+
+    def pull(self, limit: int) -> bytes:
+        if len(self._input) <= limit:
+            out, self._input = self._input, b""
+        else:
+            out, self._input = self._input[:limit], self._input[limit:]
+        return out
+
+
+class _Inflate(_Layer):
+    """gzip (several members too) and deflate (zlib-wrapped or, as some servers send it, raw)."""
+
+    def __init__(self, gzip: bool):
+        super().__init__()
+        self._gzip = gzip
+        # The first bytes of a deflate body, replayed if it turns out to be raw; None once past them.
+        self._head: bytes | None = b""
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+
+    def pull(self, limit: int) -> bytes:
+        while self._input:
+            if self._zlib.eof:  # what follows the end of a stream: another gzip member, or junk
+                if self._gzip and len(self._input) < 2:
+                    return b""  # too short to tell yet
+                if not (self._gzip and self._input.startswith(b"\x1f\x8b")):
+                    self._input = b""  # padding or junk after the end: ignored, as browsers do
+                    return b""
+                self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            data = self._input
+            try:
+                out = self._zlib.decompress(data, limit)
+            except zlib.error:
+                if self._gzip or self._head is None:
+                    raise
+                # deflate without the zlib header (the header is checked on the first two bytes)
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._input, self._head = self._head + data, None
+                continue
+            self._input = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
+            if self._head is not None:
+                self._head += data[: len(data) - len(self._zlib.unconsumed_tail)]
+                if len(self._head) >= 2:
+                    self._head = None
+            if out:
+                return out
+        return b""
+
+
+class _Brotli(_Layer):
+    def __init__(self) -> None:
+        super().__init__()
+        self._brotli = brotli.Decompressor()
+
+    def pull(self, limit: int) -> bytes:
+        for _ in range(2):  # output still owed first; then, if there is none, new input
+            if self._brotli.is_finished():
+                self._input = b""  # anything after the end of the stream: ignored
+                return b""
+            if self._input and self._brotli.can_accept_more_data():
+                data, self._input = self._input, b""
+                out = self._brotli.process(data, output_buffer_limit=limit)
+            else:
+                out = self._brotli.process(b"", output_buffer_limit=limit)
+            if out:
+                return out
+        return b""
+
+
+class _ContentDecoder:
+    """The layers of a Content-Encoding header, decoded lazily: each :meth:`pull` returns at
+    most about ``limit`` bytes, so a decompression bomb costs the size cap, not the bomb."""
+
+    def __init__(self, layers: list[_Layer]):
+        self._layers = layers or [_Layer()]
+
+    @classmethod
+    def for_header(cls, value: str) -> _ContentDecoder | None:
+        """The decoder for a Content-Encoding value, or None for one we cannot decode."""
+        layers: list[_Layer] = []
+        for token in (t.strip().lower() for t in value.split(",")):
+            if token in ("gzip", "x-gzip"):
+                layers.append(_Inflate(gzip=True))
+            elif token == "deflate":
+                layers.append(_Inflate(gzip=False))
+            elif token == "br":
+                if not _BROTLI:
+                    return None
+                layers.append(_Brotli())
+            elif token in _UNSUPPORTED_ENCODINGS:
+                return None
+        layers.reverse()  # the encoding applied last is undone first
+        return cls(layers)
+
+    def push(self, data: bytes) -> None:
+        self._layers[0].push(data)
+
+    def pull(self, limit: int) -> bytes:
+        """Up to about ``limit`` decoded bytes; raises httpx.DecodingError on a corrupt body."""
+        try:
+            return self._pull(len(self._layers) - 1, max(limit, 1))
+        except _DECODE_ERRORS as exc:
+            raise httpx.DecodingError(_one_line(str(exc)) or type(exc).__name__) from exc
+
+    def _pull(self, index: int, limit: int) -> bytes:
+        layer = self._layers[index]
+        while True:
+            out = layer.pull(limit)
+            if out or index == 0:
+                return out
+            more = self._pull(index - 1, _DECODE_STEP)
+            if not more:
+                return b""
+            layer.push(more)
+
+
+_DECODE_ERRORS: tuple[type[Exception], ...] = (zlib.error,) + ((brotli.error,) if brotli is not None else ())
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 async def _hide_location(response: httpx.Response) -> None:

@@ -51,6 +51,12 @@ class Route:
     Route to serve (its own ``handler`` is ignored). ``drip`` sends the body
     one byte at a time, waiting that many seconds before each byte, to play a
     server that never quite finishes.
+
+    ``raw`` takes over the connection to play a broken server: it gets the
+    request, the client socket (nothing written to it yet) and the server's
+    stop event (set when the server stops: a raw answer that waits must wait
+    on it), and writes whatever it likes, or nothing. The connection is closed
+    after it returns unless it closed it itself (a reset).
     """
 
     body: bytes = b""
@@ -62,6 +68,7 @@ class Route:
     gzip: bool = False  # compress when the client accepts gzip
     handler: Callable[[RequestRecord], Route] | None = None
     drip: float = 0.0
+    raw: Callable[[RequestRecord, socket.socket, threading.Event], None] | None = None
 
 
 # Extensions the fixtures use, typed the way offices (should) serve them.
@@ -391,6 +398,10 @@ class LoopbackServer:
             if route.delay > 0 and self._stopping.wait(route.delay):
                 request.close_connection = True
                 return
+        if route.raw is not None:
+            request.close_connection = True
+            route.raw(record, request.connection, self._stopping)
+            return
         if record.method not in ("GET", "HEAD"):
             route = Route(body=b"method not allowed\n", status=405, headers={"Allow": "GET, HEAD"})
 

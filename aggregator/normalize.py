@@ -2,6 +2,14 @@
 
 Nothing here does I/O. Stored HTML goes through nh3 (the Ammonia
 sanitizer): a maintained allow-list sanitizer, never our own regexes.
+
+Markup from the network is parsed with lxml's HTML parser with libxml2's
+"huge" option, which still stops at ``MAX_HTML_DEPTH`` levels of nesting:
+broken templates that never close a ``<div>`` reach a few hundred levels
+(libxml2's default limit of 256 would drop everything after that point),
+while a hostile 100,000-level document is cut there instead of costing
+minutes in the sanitizer (html5ever's cost grows faster than the depth).
+Text nested deeper than the limit is dropped. See docs/security.md.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ import html
 import re
 import unicodedata
 from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import urljoin
 
 import nh3
@@ -25,8 +34,11 @@ _INVISIBLE = dict.fromkeys(
     ),
     None,
 )
-# C0/C1 control characters except tab and newline.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0/C1 control characters except tab and newline, and lone UTF-16 surrogates (a JSON "\ud800"
+# escape decodes to one; it is not a character, and neither nh3 nor SQLite can encode it).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# The same in HTML, where newline, tab and carriage return are harmless whitespace.
+_HTML_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
@@ -45,6 +57,9 @@ ALLOWED_ATTRIBUTES = {
     "abbr": {"title"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+
+# libxml2's nesting limit with XML_PARSE_HUGE (lxml's huge_tree): deeper markup is cut off.
+MAX_HTML_DEPTH = 2048
 
 _LINE_TAGS = {"br", "li", "tr", "dt", "dd"}
 _CELL_TAGS = {"td", "th"}
@@ -72,8 +87,10 @@ def clean_line(text: str | None) -> str:
 
 
 def _parse_fragment(markup: str):
+    # A parser per call: lxml parsers must not be shared between threads, and parsing runs in workers.
+    parser = lxml_html.HTMLParser(huge_tree=True)
     try:
-        return lxml_html.fragment_fromstring(markup, create_parent="div")
+        return lxml_html.fragment_fromstring(markup, create_parent="div", parser=parser)
     except Exception:  # lxml raises several types on junk; junk has no text worth keeping
         return None
 
@@ -133,9 +150,22 @@ def html_to_text(markup: str | None) -> str:
         if text:
             out.text(text if pre else _WHITESPACE.sub(" ", text))
 
-    def walk(el, pre: bool) -> None:
+    # Depth-first with an explicit stack (the tree may be MAX_HTML_DEPTH deep, deeper than
+    # Python's recursion limit): ("open", element, pre) enters an element, ("close", …) leaves it.
+    stack: list[tuple[str, Any, bool]] = [("open", root, False)]
+    while stack:
+        action, el, pre = stack.pop()
         tag = el.tag.lower() if isinstance(el.tag, str) else ""
-        pre = pre or tag == "pre"
+        if action == "close":
+            if tag in _CELL_TAGS:
+                out.space()
+            elif tag in _LINE_TAGS and tag != "br":
+                out.brk(1)
+            elif tag in _BLOCK_TAGS and tag != "br":
+                out.brk(2)
+            add(el.tail, pre)  # the tail belongs to the parent: its "pre" is the parent's
+            continue
+        inner = pre or tag == "pre"
         if tag == "br":
             out.line_break()
         elif tag in _LINE_TAGS:
@@ -143,29 +173,24 @@ def html_to_text(markup: str | None) -> str:
         elif tag in _BLOCK_TAGS:
             out.brk(2)
         if tag:  # comments and processing instructions have no text to show
-            add(el.text, pre)
-        for child in el:
-            walk(child, pre)
-            add(child.tail, pre)
-        if tag in _CELL_TAGS:
-            out.space()
-        elif tag in _LINE_TAGS and tag != "br":
-            out.brk(1)
-        elif tag in _BLOCK_TAGS and tag != "br":
-            out.brk(2)
-
-    walk(root, False)
+            add(el.text, inner)
+        stack.append(("close", el, pre))
+        stack.extend(("open", child, inner) for child in reversed(el))
     return clean_text(out.result())
 
 
-def absolutize_links(markup: str, base_url: str) -> str:
-    """Make href/src attributes absolute against the document's base URL."""
-    if not markup or not base_url:
+def absolutize_links(markup: str, base_url: str | None) -> str:
+    """Make href/src attributes absolute against the document's base URL.
+
+    The markup comes back re-serialized by lxml, so nested at most ``MAX_HTML_DEPTH`` deep
+    (without a ``base_url`` that is all that happens).
+    """
+    if not markup:
         return markup
     root = _parse_fragment(markup)
     if root is None:
         return markup
-    for el in root.iter():
+    for el in root.iter() if base_url else ():
         if not isinstance(el.tag, str):
             continue
         for attr in ("href", "src"):
@@ -186,8 +211,8 @@ def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
     """Safe HTML for storage and display: allow-listed tags and attributes, http(s) links only."""
     if not markup:
         return ""
-    if base_url:
-        markup = absolutize_links(markup, base_url)
+    # Through lxml first: it bounds the nesting nh3 has to walk (see the module docstring).
+    markup = absolutize_links(_HTML_CONTROL.sub("", markup), None)
     cleaned = nh3.clean(
         markup,
         tags=ALLOWED_TAGS,
@@ -197,7 +222,11 @@ def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
-    return cleaned.translate(_INVISIBLE).strip()
+    if base_url:
+        # Links are made absolute in nh3's output, not before: lxml and html5ever can disagree on
+        # broken markup (where an element ends), but not on the clean HTML nh3 writes.
+        cleaned = absolutize_links(cleaned, base_url)
+    return _HTML_CONTROL.sub("", cleaned.translate(_INVISIBLE)).strip()
 
 
 def normalize_language(tag: str | None) -> str | None:
@@ -213,7 +242,9 @@ def iso_utc(moment: datetime) -> str:
     """A datetime as ISO 8601 in UTC with a Z; naive datetimes are taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(timezone.utc)
+    # Not strftime("%Y"): glibc writes year 1 as "1", not "0001", and the value must sort as text.
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
 
 
 def now_iso() -> str:

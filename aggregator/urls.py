@@ -20,6 +20,12 @@ Steps, in order:
 4. tracking and session parameters removed, the rest sorted;
 5. the fragment dropped, except a hash route (``#!…`` or ``#/…``), which
    single-page sites use as the real address of a page.
+
+:func:`article_link` is the other gate: it turns a link found in a feed or a
+page into the URL we store and fetch, or None: absolute http(s) only, with no
+``user:password@`` (never needed to read public news, and the classic spoof
+``https://www.epo.org@evil.example/``), no control characters or whitespace
+inside, and at most ``MAX_LINK_LENGTH`` characters.
 """
 
 from __future__ import annotations
@@ -27,11 +33,11 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
 import idna
 
-__all__ = ["DEFAULT_PORTS", "TRACKING_PARAMS", "canonical_url"]
+__all__ = ["DEFAULT_PORTS", "MAX_LINK_LENGTH", "TRACKING_PARAMS", "article_link", "canonical_url"]
 
 # Query parameters that never identify content: campaign tags, click ids, session ids.
 TRACKING_PARAMS = re.compile(
@@ -52,6 +58,36 @@ _QUERY_SAFE = "-._~!$'()*+,;:@/?%"  # not "&" and "=": they separate the fields
 _HOST_CHARS = re.compile(r"^[a-z0-9\-._~!$&'()*+,;=:%]+$")  # RFC 3986 reg-name, plus ":" for IPv6
 _PROPER_DOMAIN = re.compile(r"^[^.]+(\.[^.]+)+$")  # two or more labels, none empty
 _HASH_ROUTE = re.compile(r"^[!/]")
+# Longer than any server accepts in a request line (8 KB is the common limit; browsers allow more).
+MAX_LINK_LENGTH = 16_384
+_TAB_NEWLINE = re.compile(r"[\t\n\r]")
+# Controls, spaces, lone surrogates, and what may never appear raw in a URL (WHATWG percent-encodes them).
+_LINK_JUNK = re.compile(r"[\x00-\x20\x7f-\x9f\ud800-\udfff\"<>`]")
+
+
+def article_link(link: str | None, base: str | None = None) -> str | None:
+    """``link`` resolved against ``base`` as an absolute http(s) URL to store and fetch, or None.
+
+    Credentials are dropped (``http://user:pw@host/x`` → ``http://host/x``); tabs and newlines
+    inside are removed (as browsers do); spaces, control characters, quotes, angle brackets and
+    backticks are percent-encoded. Junk, other schemes (``javascript:``, ``data:``, ``file:``)
+    and links longer than ``MAX_LINK_LENGTH`` give None. Never raises.
+    """
+    if not isinstance(link, str) or not link.strip():
+        return None
+    try:
+        link = _TAB_NEWLINE.sub("", link.strip())  # as browsers do (WHATWG URL)
+        absolute = urljoin(base, link) if base else link
+        absolute = _LINK_JUNK.sub(lambda m: quote(m.group(0).encode("utf-8", "replace")), absolute)
+        parts = urlsplit(absolute)
+        if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+            return None
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        if "@" in parts.netloc:
+            absolute = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    except ValueError:
+        return None
+    return absolute if len(absolute) <= MAX_LINK_LENGTH else None
 
 
 def canonical_url(

@@ -54,7 +54,7 @@ from ..labels import DATE_FIELDS, is_furniture, read_label_line, split_labelled_
 from ..language import choose_language
 from ..normalize import clean_line, clean_text, html_to_text, sanitize_html
 from ..types import Article, ArticleRecipe, Source, article_id
-from ..urls import canonical_url
+from ..urls import article_link, canonical_url
 
 __all__ = ["ListEntry", "ListPage", "parse_article_page", "parse_list_page"]
 
@@ -112,6 +112,10 @@ LEADING_WINDOW = 40  # lines before the body searched for labelled metadata
 HEADER_FALLBACK_LINES = 60  # when the body cannot be located in the page text
 JUNK_RATIO = 0.1  # share of U+FFFD / control characters that marks undecodable bytes
 PROSE_CHARS = 200  # a leaf element longer than this is body text, never a label or widget
+# Elements nested deeper than this are replaced by their text. Real pages stay far below it (a
+# template that never closes its <div>s can pass it, and keeps its words); a hostile 100,000-level
+# tree is slow to walk; and libxml2, which trafilatura parses with, drops whatever lies deeper than 256.
+MAX_HTML_DEPTH = 250
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 _TITLE_KEY = re.compile(r"[\W_]+")
@@ -156,7 +160,25 @@ def _decode(content: bytes, headers: Mapping[str, str] | None, source: Source, u
 def _soup(text: str) -> BeautifulSoup:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return BeautifulSoup(text, "lxml")
+        soup = BeautifulSoup(text, "lxml")
+    _flatten_deep(soup, MAX_HTML_DEPTH)
+    return soup
+
+
+def _flatten_deep(root: Tag, limit: int) -> None:
+    """Replace every element nested more than ``limit`` levels deep by its text, in one pass."""
+    too_deep: list[Tag] = []
+    stack: list[tuple[Tag, int]] = [(root, 0)]
+    while stack:
+        el, depth = stack.pop()
+        for child in el.contents:
+            if isinstance(child, Tag):
+                if depth + 1 > limit:
+                    too_deep.append(child)
+                else:
+                    stack.append((child, depth + 1))
+    for el in too_deep:
+        el.replace_with(" " + el.get_text(" ") + " ")
 
 
 def _select(root: Any, selector: str, what: str, source: Source, url: str) -> list[Tag]:
@@ -186,20 +208,20 @@ def _base_url(soup: BeautifulSoup, url: str) -> str:
 
 
 def _absolute(base: str, href: str | None) -> str | None:
-    """An absolute http(s) URL for a link, or None (javascript:, mailto:, bare fragments)."""
+    """An absolute http(s) URL for a link, or None (javascript:, mailto:, bare fragments);
+    without credentials or fragment (see :func:`aggregator.urls.article_link`)."""
     if not href:
         return None
     href = href.strip()
     if not href or href.startswith("#"):
         return None
+    absolute = article_link(href, base)
+    if absolute is None:
+        return None
     try:
-        absolute = urljoin(base, href)
-        parts = urlsplit(absolute)
+        return urlsplit(absolute)._replace(fragment="").geturl()
     except ValueError:
         return None
-    if parts.scheme.lower() not in SCHEMES or not parts.netloc:
-        return None
-    return parts._replace(fragment="").geturl()
 
 
 def _text(el: Tag | None) -> str:
@@ -421,17 +443,28 @@ def _is_label_only(text: str) -> bool:
     return read_label_line(text) is not None
 
 
-def _has_block(el: Tag) -> bool:
-    return any(isinstance(d, Tag) and d.name in _BLOCK for d in el.descendants)
+def _block_holders(root: Tag) -> set[int]:
+    """The ids of the elements below ``root`` that have a block-level descendant: one pass,
+    each element climbed to at most once, so deep trees cost no more than wide ones."""
+    holders: set[int] = set()
+    for el in root.descendants:
+        if isinstance(el, Tag) and el.name in _BLOCK:
+            parent = el.parent
+            while parent is not None and parent is not root and id(parent) not in holders:
+                holders.add(id(parent))
+                parent = parent.parent
+    return holders
 
 
-def _leaf_blocks(root: Tag) -> Iterator[Tag]:
+def _leaf_blocks(root: Tag, holders: set[int] | None = None) -> Iterator[Tag]:
     """The largest elements without block-level descendants, in document order."""
+    if holders is None:
+        holders = _block_holders(root)
     for child in list(root.children):
         if not isinstance(child, Tag) or child.name in ("br", "hr", "img"):
             continue
-        if _has_block(child):
-            yield from _leaf_blocks(child)
+        if id(child) in holders:
+            yield from _leaf_blocks(child, holders)
         else:
             yield child
 
