@@ -203,7 +203,7 @@ class Poller:
         return outcome
 
     async def _poll_feed(self, source: Source, state: SourceState) -> tuple[FetchResult, list[FetchedArticle], str | None]:
-        from .sources.feed import parse_feed
+        from .sources.feed import parse_feed_report
 
         result = await self.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified,
@@ -211,8 +211,9 @@ class Poller:
         )
         if result.not_modified:
             return result, [], None
-        articles = await asyncio.to_thread(parse_feed, result.content, result.headers, source, result.final_url)
-        return result, [FetchedArticle(a, result) for a in articles], None
+        report = await asyncio.to_thread(parse_feed_report, result.content, result.headers, source, result.final_url)
+        warning = "; ".join(report.warnings) or None  # recorded on the source, like a page source's
+        return result, [FetchedArticle(a, result) for a in report.articles], warning
 
     async def _get_html(self, source: Source, url: str, **validators: str | None) -> FetchResult:
         return await self.fetcher.get(url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
