@@ -708,7 +708,8 @@ class Archive:
 
     def _cluster(self, article_id: str, article: Article, *, joining: bool) -> None:
         """Store the article's fingerprint and, if `joining`, put it in the cluster of its
-        closest earlier near-duplicate (earliest published first on a tie)."""
+        closest earlier near-duplicate (earliest published first on a tie). Only an article
+        that stands for its cluster (the first member, or one alone) gets lookup keys."""
         fp = fingerprint(" ".join(filter(None, [article.body or article.summary or ""])))
         self.db.execute("DELETE FROM fingerprint_keys WHERE article_id = ?", [article_id])
         if fp is None:
@@ -740,8 +741,11 @@ class Archive:
             if assignment.matched_id is not None:
                 self.db.execute("UPDATE articles SET cluster_id = ?, cluster_similarity = ? WHERE id = ?",
                                 [assignment.cluster_id, assignment.similarity, article_id])
+                return  # a member: only representatives are looked up, so copies cost O(1) each
+        elif self.db.execute("SELECT cluster_id != id FROM articles WHERE id = ?", [article_id]).fetchone()[0]:
+            return
         self.db.conn.executemany("INSERT INTO fingerprint_keys (key, article_id) VALUES (?, ?)",
-                            [(key, article_id) for key in keys])
+                                 [(key, article_id) for key in keys])
 
     # --- backfill cursor ------------------------------------------------------------------
 
