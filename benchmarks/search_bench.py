@@ -1,0 +1,256 @@
+"""Search and export at archive scale (100k and 1M articles).
+
+``build`` writes synthetic multilingual articles straight into an archive
+created by ``Archive(path)`` — the same schema, indexes and FTS triggers
+(so the index holds CJK bigrams exactly as a real poll leaves it) — in
+transactions of 20,000 rows. Bodies are 1–5 KB of text; ``body_html`` is left
+empty to keep the 1M-article file near 6 GB (search never reads it). Built
+archives are kept in benchmarks/out/ and reused.
+
+``measure`` times ``search_articles`` (p50/p95 over many parameter variants,
+after a warm-up) for: a ranked top-20 with an office and a one-year date
+filter; a newest-first top-20; a two-character CJK query; a common English
+word; and the latest 20 without a query (``iter_articles``).
+
+``export`` (run in a fresh process) streams every article as JSON Lines to
+/dev/null with ``export_articles`` and reports rows/s and the peak RSS over
+the RSS the process had before the export started.
+
+    python -m benchmarks.search_bench build --rows 1000000
+    python -m benchmarks.search_bench measure benchmarks/out/search-1000000-seed5.db
+    python -m benchmarks.search_bench export benchmarks/out/search-1000000-seed5.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from .corpus import OFFICES, TOPICS
+from .fts_limit import LANGUAGE_MIX
+from .text import TextPool, body_size
+
+BATCH = 20_000
+SOURCES_PER_OFFICE = 8
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+SPAN_SECONDS = int((datetime(2026, 6, 30, tzinfo=UTC) - EPOCH).total_seconds())
+COMMON_WORDS = ("patent", "trademark", "application", "office", "design", "examination", "fees", "court")
+CJK_QUERIES = ("专利", "商标", "审查", "特許", "商標", "특허", "상표", "出願")
+
+
+def archive_path(out_dir: Path, rows: int, seed: int) -> Path:
+    return Path(out_dir) / f"search-{rows}-seed{seed}.db"
+
+
+def _offices() -> list[tuple[str, str]]:
+    return list(OFFICES)
+
+
+def build(path: Path, rows: int, seed: int = 5, *, progress: bool = True) -> dict:
+    """Fill a new archive with ``rows`` synthetic articles; returns timings and sizes."""
+    from aggregator.search import INDEX_VERSION
+    from aggregator.store import Archive
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    pool = TextPool(seed)
+    rng = random.Random(seed)
+    languages, weights = zip(*LANGUAGE_MIX, strict=True)
+    started = time.perf_counter()
+    with Archive(path) as archive:
+        db = archive.db.conn
+        sources = []
+        with archive.write_transaction():
+            for office, office_language in _offices():
+                for k in range(SOURCES_PER_OFFICE):
+                    sid = f"{office.lower()}-{k}"
+                    sources.append((sid, office, office_language))
+                    db.execute("INSERT INTO sources (id, office, name, kind, url, language) VALUES (?, ?, ?, ?, ?, ?)",
+                               [sid, office, f"{office} {k}", "feed", f"https://{office.lower()}.example/{k}.xml",
+                                office_language])
+        done = 0
+        while done < rows:
+            batch = []
+            links = []
+            for n in range(done, min(rows, done + BATCH)):
+                sid, office, office_language = sources[rng.randrange(len(sources))]
+                language = office_language if rng.random() < 0.6 else rng.choices(languages, weights)[0]
+                moment = EPOCH + timedelta(seconds=rng.randrange(SPAN_SECONDS))
+                stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+                url = f"https://{office.lower()}.example/news/{moment.year}/{n}.html"
+                aid = hashlib.sha256(f"{sid}\n{url}".encode()).hexdigest()[:20]
+                body = "\n\n".join(pool.paragraphs(rng, language, body_size(rng)))
+                topics = json.dumps(rng.sample(TOPICS[language], k=rng.randint(0, 2)), ensure_ascii=False)
+                batch.append((aid, sid, office, url, url.replace("https://", "https://"), None,
+                              pool.title(rng, language), stamp, stamp, topics, language,
+                              pool.summary(rng, language), body, None, aid[:16] * 2, "feed", "1",
+                              stamp, stamp, aid))
+                links.append((sid, url, aid, url, stamp, stamp))
+            with archive.write_transaction():
+                db.executemany(
+                    """INSERT INTO articles (id, source_id, office, url, url_canonical, guid, title, published,
+                           sort_date, topics, language, summary, body, body_html, content_hash, extraction,
+                           parser_version, first_seen, last_seen, cluster_id)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    batch,
+                )
+                db.executemany(
+                    """INSERT INTO article_sources (source_id, item_key, article_id, url, first_seen, last_seen)
+                       VALUES (?, ?, ?, ?, ?, ?)""",
+                    links,
+                )
+            done += len(batch)
+            if progress:
+                rate = done / (time.perf_counter() - started)
+                print(f"  {done:>9,} articles, {rate:,.0f}/s", file=sys.stderr, flush=True)
+        with archive.write_transaction():
+            db.execute("INSERT INTO archive_meta(key, value) VALUES ('bench_rows', ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [str(rows)])
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    seconds = time.perf_counter() - started
+    size = Path(path).stat().st_size
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds, "bytes": size,
+            "bytes_per_article": size / rows, "index_version": INDEX_VERSION}
+
+
+def is_built(path: Path, rows: int) -> bool:
+    import sqlite3
+
+    if not Path(path).exists():
+        return False
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        row = db.execute("SELECT value FROM archive_meta WHERE key = 'bench_rows'").fetchone()
+        db.close()
+    except sqlite3.DatabaseError:
+        return False
+    return bool(row) and row[0] == str(rows)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _timed(calls, warmup: int = 2) -> dict:
+    """Run each call once (after ``warmup`` of them); p50/p95/max in ms and the mean result count."""
+    for call in calls[:warmup]:
+        call()
+    times, counts = [], []
+    for call in calls:
+        t0 = time.perf_counter()
+        result = call()
+        times.append((time.perf_counter() - t0) * 1000)
+        counts.append(len(result))
+    return {"n": len(times), "p50_ms": _percentile(times, 0.5), "p95_ms": _percentile(times, 0.95),
+            "max_ms": max(times), "mean_ms": statistics.fmean(times), "mean_results": statistics.fmean(counts)}
+
+
+def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
+    from aggregator.export import iter_articles
+    from aggregator.search import SearchFilters, search_articles
+    from aggregator.store import Archive
+
+    rng = random.Random(seed)
+    offices = [o for o, _ in _offices()]
+    with Archive(path, readonly=True) as archive:
+        db = archive.db
+        rows = archive.count("articles")
+
+        def ranked_filtered():
+            word, office, year = rng.choice(COMMON_WORDS), rng.choice(offices), rng.randint(2001, 2025)
+            filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
+            return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
+
+        def newest_first():
+            word = rng.choice(COMMON_WORDS)
+            return lambda: search_articles(db, word, sort="date", limit=20)
+
+        def cjk():
+            word = rng.choice(CJK_QUERIES)
+            return lambda: search_articles(db, word, sort="rank", limit=20)
+
+        def common():
+            word = rng.choice(("patent", "trademark", "office"))
+            return lambda: search_articles(db, word, sort="rank", limit=20)
+
+        def latest():
+            return lambda: list(iter_articles(db, limit=20))
+
+        results = {"rows": rows}
+        for name, make in (("ranked_office_date", ranked_filtered), ("newest_first", newest_first),
+                           ("cjk_2char", cjk), ("common_word", common), ("latest_no_query", latest)):
+            results[name] = _timed([make() for _ in range(samples)])
+        # how many articles the words match: the size of the work behind each query
+        results["matches"] = {
+            word: db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?",
+                             [f'"{word}"']).fetchone()[0]
+            for word in ("patent", "office")
+        }
+    results["bytes"] = Path(path).stat().st_size
+    results["bytes_per_article"] = results["bytes"] / max(1, rows)
+    return results
+
+
+def export(path: Path) -> dict:
+    from aggregator.export import export_articles
+    from aggregator.store import Archive
+
+    with Archive(path, readonly=True) as archive:
+        archive.count("articles")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        started = time.perf_counter()
+        with open(os.devnull, "w", encoding="utf-8") as out:
+            rows = export_articles(archive, out, fmt="jsonl")
+        seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds, "rss_before_bytes": before,
+            "peak_rss_bytes": peak, "growth_bytes": peak - before}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("--rows", type=int, required=True)
+    b.add_argument("--seed", type=int, default=5)
+    b.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    b.add_argument("--force", action="store_true")
+    m = sub.add_parser("measure")
+    m.add_argument("path")
+    m.add_argument("--samples", type=int, default=24)
+    e = sub.add_parser("export")
+    e.add_argument("path")
+    args = parser.parse_args()
+    if args.command == "build":
+        import fcntl
+
+        path = archive_path(Path(args.out), args.rows, args.seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(str(path) + ".lock", "w")  # noqa: SIM115 - held until the process ends
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run building the same archive: wait for it
+        if is_built(path, args.rows) and not args.force:
+            result = {"rows": args.rows, "cached": True, "bytes": path.stat().st_size,
+                      "bytes_per_article": path.stat().st_size / args.rows}
+        else:
+            result = build(path, args.rows, args.seed)
+        result["path"] = str(path)
+    elif args.command == "measure":
+        result = measure(Path(args.path), args.samples)
+    else:
+        result = export(Path(args.path))
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
