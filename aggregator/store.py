@@ -40,6 +40,7 @@ migrations = Migrations("ipnews")
 FTS_CALL = "ipnews_fts_text({row}.{column}, {row}.language)"
 
 DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
+MAX_KEY_POSTINGS = 50  # a lookup key shared by more representatives than this is ignored
 MAX_CLUSTER_CANDIDATES = 64  # earliest first: many near-identical items must not cost O(n²)
 VOLATILE_STREAK = 3  # changed on this many polls in a row: the article is volatile
 VOLATILE_REVISION_GAP = 24 * 3600  # a volatile article keeps at most one revision a day
@@ -723,14 +724,19 @@ class Archive:
         keys = candidate_keys(fp)
         if joining:
             placeholders = ", ".join("?" for _ in keys)
+            # A key that many articles share is a common phrase, not evidence of a copy: skipping
+            # such keys keeps the candidate set from growing with the archive.
             rows = self.db.execute(
-                f"""SELECT a.id, a.cluster_id, f.fingerprint FROM articles a
+                f"""WITH usable AS (
+                        SELECT key FROM fingerprint_keys WHERE key IN ({placeholders})
+                        GROUP BY key HAVING count(*) <= ?)
+                    SELECT a.id, a.cluster_id, f.fingerprint FROM articles a
                     JOIN article_fingerprints f ON f.article_id = a.id
-                    WHERE a.id IN (SELECT DISTINCT article_id FROM fingerprint_keys WHERE key IN ({placeholders}))
+                    WHERE a.id IN (SELECT article_id FROM fingerprint_keys WHERE key IN (SELECT key FROM usable))
                       AND a.id != ? AND f.version = ?
                     ORDER BY a.sort_date IS NULL, a.sort_date, a.seq
                     LIMIT ?""",
-                [*keys, article_id, FINGERPRINT_VERSION, MAX_CLUSTER_CANDIDATES],
+                [*keys, MAX_KEY_POSTINGS, article_id, FINGERPRINT_VERSION, MAX_CLUSTER_CANDIDATES],
             ).fetchall()
             # Each cluster is represented by its earliest member: many copies cost one comparison.
             representatives: dict[str, tuple[str, bytes]] = {}
