@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from .corpus import Corpus, config_yaml, load
+from .ipnews_run import peak_rss_bytes
 
 PORT = 8080  # any: the mock transport answers by host and path
 
@@ -168,7 +168,7 @@ def main() -> None:
     }
     result["store"] = {"seconds": store_seconds, "items": items, "articles": stored,
                        "items_per_second": items / store_seconds}
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_rss_bytes"] = peak_rss_bytes()
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

@@ -20,6 +20,16 @@ import time
 from pathlib import Path
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over fork and exec, so a
+    child started by a big parent would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def archive_counts(db) -> dict:
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
     return {
@@ -72,7 +82,7 @@ def main() -> None:
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     failures = [f"{o.source_id}: {o.error}" for o in summary.failed][:5]
     warnings = [f"{o.source_id}: {o.warning}" for o in summary.outcomes if o.warning][:5]
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    self_rss = peak_rss_bytes()
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     result = {
         "seconds": seconds,

@@ -60,6 +60,16 @@ def run_reader(db: Path, urls: Path, *, workers: int = 8, search: bool = False, 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over fork and exec, so a
+    child started by a big parent would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -102,7 +112,7 @@ def main() -> None:  # runs inside the reader venv
         "new_entries": after - before,
         "broken": len(broken),
         "broken_examples": broken[:3],
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
         "db_bytes": sum(os.path.getsize(args.db + s) for s in ("", "-wal") if os.path.exists(args.db + s)),
     }
     if args.search:

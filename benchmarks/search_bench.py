@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import random
-import resource
 import statistics
 import sys
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 
 from .corpus import OFFICES, TOPICS
 from .fts_limit import LANGUAGE_MIX
+from .ipnews_run import peak_rss_bytes
 from .text import TextPool, body_size
 
 BATCH = 20_000
@@ -207,12 +207,12 @@ def export(path: Path) -> dict:
 
     with Archive(path, readonly=True) as archive:
         archive.count("articles")
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = peak_rss_bytes()
         started = time.perf_counter()
         with open(os.devnull, "w", encoding="utf-8") as out:
             rows = export_articles(archive, out, fmt="jsonl")
         seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds, "rss_before_bytes": before,
             "peak_rss_bytes": peak, "growth_bytes": peak - before}
 
