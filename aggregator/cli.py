@@ -135,10 +135,8 @@ def _run_with_progress(config: Config, archive, *, source_ids=(), include_not_du
         def on_done(outcome):
             progress.update(task, advance=1, description=outcome.source_id)
 
-        from .pipeline import run_fetch as _run
-
-        return _run(config, archive, source_ids=source_ids, include_not_due=include_not_due, transport=transport,
-                    on_start=on_start, on_done=on_done)
+        return run_fetch(config, archive, source_ids=source_ids, include_not_due=include_not_due,
+                         transport=transport, on_start=on_start, on_done=on_done)
 
 
 def _print_outcomes(summary) -> None:
