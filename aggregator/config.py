@@ -38,6 +38,7 @@ TOP_KEYS = ("defaults", "sources")
 DEFAULT_KEYS = (
     "interval", "contact", "per_host", "concurrency", "timeout", "connect_timeout", "read_timeout",
     "max_bytes", "timezone", "headers", "language", "snapshots_per_article", "host_delay", "host_aliases",
+    "parse_workers",
 )
 SOURCE_KEYS = (
     "id", "office", "name", "kind", "url", "language", "interval", "headers", "encoding", "timezone",
@@ -57,8 +58,8 @@ class Settings:
 
     interval: int = 6 * 3600
     contact: str = PROJECT_URL
-    per_host: int = 2
-    concurrency: int = 16
+    per_host: int = 2  # the politeness promise: requests in flight per host
+    concurrency: int = 64  # a local resource cap on requests in flight overall (not a politeness knob)
     timeout: float = 60.0
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
@@ -69,6 +70,7 @@ class Settings:
     snapshots_per_article: int = 10  # raw responses kept per article; 0 keeps them all
     host_delay: float = 0.0  # minimum seconds between two requests to one host (Crawl-delay may raise it)
     host_aliases: Mapping[str, str] = field(default_factory=dict)  # old host → current host, for identity
+    parse_workers: int | None = None  # parse processes; None: one per core beyond the first; 0: threads
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ def _parse_settings(raw: Any, problems: _Problems) -> Settings:
                 values[key] = parse(raw[key])
             except ValueError as e:
                 problems.add(line, f"defaults: {key}: {raw[key]!r} {e} (e.g. 30m, 6h, 10MB)")
-    for key, least in (("per_host", 1), ("concurrency", 1), ("snapshots_per_article", 0)):
+    for key, least in (("per_host", 1), ("concurrency", 1), ("snapshots_per_article", 0), ("parse_workers", 0)):
         if key in raw:
             value = raw[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < least:

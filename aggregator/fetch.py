@@ -192,7 +192,7 @@ class Fetcher:
         *,
         user_agent: str,
         per_host: int = 2,
-        concurrency: int = 16,
+        concurrency: int = 64,
         connect_timeout: float = 10,
         read_timeout: float = 30,
         total_timeout: float = 60,

@@ -8,20 +8,26 @@
         ─▶ scheduler.next_due_* saved with the source's state
 
 Each source runs as its own task; a source's failure is recorded for that
-source and never stops the others. Parsing runs in worker threads so the
-event loop keeps the network busy.
+source and never stops the others. Three places do the work, so none waits
+for another: the event loop only does network I/O; parsing (with everything
+the archive derives from an article) runs in worker processes
+(:mod:`aggregator.workers`); the archive is read and written by one writer
+thread that owns the SQLite connection (:class:`ArchiveWriter`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 
@@ -33,6 +39,7 @@ from .scheduler import is_due, next_due_after_failure, next_due_after_success, p
 from .store import DEFAULT_KEEP_SNAPSHOTS, Archive, FetchRecord, SourceState
 from .types import FetchedArticle, FetchResult, Source
 from .urls import canonical_url
+from .workers import POOL_MIN_SOURCES, ParsePool, article_job, default_workers, feed_job, list_job
 
 log = logging.getLogger("ipnews")
 
@@ -147,6 +154,34 @@ def build_fetcher(config: Config, transport: httpx.AsyncBaseTransport | None = N
     )
 
 
+class ArchiveWriter:
+    """The one thread that touches the archive while a poll runs.
+
+    A save (SQLite, the FTS index, clustering) takes milliseconds of CPU; on
+    the event loop it would stall every socket, until servers that answered
+    in time look like timeouts. Here the loop only awaits it. One thread, so
+    the connection is never used by two at once and saves stay serial, each
+    its own transaction as before. Without an executor (``threads=False``)
+    calls run inline, for callers that have nothing else to do meanwhile.
+    """
+
+    def __init__(self, archive: Archive, *, threads: bool = True):
+        self.archive = archive
+        self._executor = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ipnews-archive")
+                          if threads else None)
+
+    async def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._executor is None:
+            return method(*args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(method, *args, **kwargs))
+
+    def close(self) -> None:
+        """Wait for the save in progress (a cancelled poll's, too): it commits or rolls back whole."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 class Poller:
     """Polls sources through one Fetcher into one Archive."""
 
@@ -159,6 +194,8 @@ class Poller:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_done: Callable[[SourceOutcome], None] | None = None,
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
+        writer: ArchiveWriter | None = None,
+        pool: ParsePool | None = None,
     ):
         self.archive = archive
         self.fetcher = fetcher
@@ -166,11 +203,13 @@ class Poller:
         self.run_id = run_id
         self.clock = clock
         self.on_done = on_done
+        self.writer = writer or ArchiveWriter(archive, threads=False)
+        self.pool = pool or ParsePool(0)
 
     async def poll(self, source: Source) -> SourceOutcome:
         started_at = self.clock()
         started = time.monotonic()
-        state = self.archive.source_state(source.id)
+        state = await self.writer.call(self.archive.source_state, source.id)
         if state.moved_to:  # it moved for good (301/308): poll the new address until the config says otherwise
             source = replace(source, url=state.moved_to)
         record = FetchRecord(run_id=self.run_id, source_id=source.id, started=iso_utc(started_at),
@@ -181,47 +220,43 @@ class Poller:
             else:
                 result, articles, warning = await self._poll_feed(source, state)
         except SourceError as e:
-            outcome = self._record_failure(source, state, record, e, started)
+            outcome = await self._record_failure(source, state, record, e, started)
         except StorageError:
             raise
         except Exception as e:  # a bug must not take the other sources down; record it loudly
             log.debug("%s: unexpected error", source.id, exc_info=True)
             error = SourceError(f"unexpected error: {type(e).__name__}: {e}", source_id=source.id, url=source.url)
-            outcome = self._record_failure(source, state, record, error, started)
+            outcome = await self._record_failure(source, state, record, error, started)
         else:
             try:
-                outcome = self._record_success(source, state, record, result, articles, warning, started)
+                outcome = await self._record_success(source, state, record, result, articles, warning, started)
             except StorageError:
                 raise
             except Exception as e:  # a bug while saving: nothing was committed (one transaction)
                 log.debug("%s: unexpected error while saving", source.id, exc_info=True)
                 error = SourceError(f"unexpected error while saving: {type(e).__name__}: {e}",
                                     source_id=source.id, url=source.url)
-                outcome = self._record_failure(source, state, record, error, started)
+                outcome = await self._record_failure(source, state, record, error, started)
         if self.on_done:
             self.on_done(outcome)
         return outcome
 
     async def _poll_feed(self, source: Source, state: SourceState) -> tuple[FetchResult, list[FetchedArticle], str | None]:
-        from .sources.feed import parse_feed_report
-
         result = await self.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified,
             headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots,
         )
         if result.not_modified:
             return result, [], None
-        report = await asyncio.to_thread(parse_feed_report, result.content, result.headers, source, result.final_url)
-        warning = "; ".join(report.warnings) or None  # recorded on the source, like a page source's
-        return result, [FetchedArticle(a, result) for a in report.articles], warning
+        parsed = await self.pool.run(feed_job, result, source, self.archive.host_aliases)
+        warning = "; ".join(parsed.warnings) or None  # recorded on the source, like a page source's
+        return result, parsed.articles, warning
 
     async def _get_html(self, source: Source, url: str, **validators: str | None) -> FetchResult:
         return await self.fetcher.get(url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
                                       ignore_robots=source.ignore_robots, **validators)
 
     async def _poll_page(self, source: Source, state: SourceState) -> tuple[FetchResult, list[FetchedArticle], str | None]:
-        from .sources.page import parse_list_page
-
         assert source.list is not None
         first = await self._get_html(source, source.url, etag=state.etag, last_modified=state.last_modified)
         if first.not_modified:
@@ -230,9 +265,7 @@ class Poller:
         page_result = first
         seen_pages = {canonical_url(first.final_url)}
         for page_number in range(1, source.list.max_pages + 1):
-            listing = await asyncio.to_thread(
-                parse_list_page, page_result.content, page_result.headers, source, page_result.final_url
-            )
+            listing = await self.pool.run(list_job, page_result, source)
             entries.extend(listing.entries)
             if page_number == source.list.max_pages or not listing.next_url:
                 break
@@ -254,19 +287,16 @@ class Poller:
         A page a feed already archived is fetched once, so its full text replaces the feed's
         summary. Raises ParseError when every page failed; otherwise the failures are a warning.
         """
-        from .sources.page import parse_article_page
-
         unique = {self.archive.url_key(e.url): e for e in entries}
-        known = self.archive.known_item_keys(source.id)
+        known = await self.writer.call(self.archive.known_item_keys, source.id)
         todo = [e for key, e in unique.items() if key not in known]
+        aliases = self.archive.host_aliases
 
         async def one(entry) -> FetchedArticle | SourceError:
             try:
                 result = await self._get_html(source, entry.url)
-                article = await asyncio.to_thread(
-                    parse_article_page, result.content, result.headers, source, result.final_url, entry
-                )
-                return FetchedArticle(article, result, {"entry": entry_to_json(entry)})
+                return await self.pool.run(article_job, result, source, entry, {"entry": entry_to_json(entry)},
+                                           aliases)
             except SourceError as e:
                 return e
 
@@ -283,7 +313,7 @@ class Poller:
             raise ParseError("; ".join(warnings), source_id=source.id, url=source.url)
         return articles, "; ".join(warnings) or None
 
-    def _record_success(
+    async def _record_success(
         self,
         source: Source,
         state: SourceState,
@@ -318,8 +348,8 @@ class Poller:
             url=source.url, final_url=result.final_url, status=result.status, bytes=len(result.content),
             error=warning,
         )
-        saved = self.archive.save_source_results(source, articles, record, new_state, now=now,
-                                                 keep_snapshots=self.keep_snapshots)
+        saved = await self.writer.call(self.archive.save_source_results, source, articles, record, new_state,
+                                       now=now, keep_snapshots=self.keep_snapshots)
         if warning:
             log.warning("%s: %s", source.id, warning)
         log.debug("%s: HTTP %s, %d items, %d new, %d changed", source.id, result.status, saved.seen, saved.new,
@@ -329,7 +359,7 @@ class Poller:
             changed=saved.changed, http_status=result.status, warning=warning, seconds=duration,
         )
 
-    def _record_failure(
+    async def _record_failure(
         self, source: Source, state: SourceState, record: FetchRecord, error: SourceError, started: float
     ) -> SourceOutcome:
         now = self.clock()
@@ -355,7 +385,7 @@ class Poller:
             run_id=record.run_id, source_id=source.id, started=record.started, duration_ms=int(duration * 1000),
             url=source.url, status=status, error=message,
         )
-        self.archive.record_failure(record, new_state)
+        await self.writer.call(self.archive.record_failure, record, new_state)
         log.error("%s: %s", source.id, message)
         return SourceOutcome(source.id, "failed", http_status=status, error=message, seconds=duration)
 
@@ -376,19 +406,32 @@ async def poll_sources(
     for source in sources:
         if source.ignore_robots:
             log.warning("%s: ignoring robots.txt, as configured (ignore_robots: true)", source.id)
-    async with build_fetcher(config, transport) as fetcher:
-        poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done,
-                        keep_snapshots=config.settings.snapshots_per_article)
-        # A TaskGroup: if the archive itself fails (StorageError), the other polls are cancelled
-        # before the client closes under them, and the one error reaches the CLI.
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(poller.poll(s)) for s in sources]
-        except* StorageError as errors:
-            raise errors.exceptions[0] from None
-        summary.outcomes = [task.result() for task in tasks]
+    writer = ArchiveWriter(archive)
+    try:
+        with ParsePool(parse_workers(config, len(sources))) as pool:
+            async with build_fetcher(config, transport) as fetcher:
+                poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done,
+                                keep_snapshots=config.settings.snapshots_per_article, writer=writer, pool=pool)
+                # A TaskGroup: if the archive itself fails (StorageError), the other polls are cancelled
+                # before the client closes under them, and the one error reaches the CLI.
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        tasks = [group.create_task(poller.poll(s)) for s in sources]
+                except* StorageError as errors:
+                    raise errors.exceptions[0] from None
+                summary.outcomes = [task.result() for task in tasks]
+    finally:
+        writer.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def parse_workers(config: Config, sources: int) -> int:
+    """Parse processes for a run of ``sources`` sources: none (threads) for a handful."""
+    configured = config.settings.parse_workers
+    if configured is not None:
+        return configured
+    return default_workers() if sources >= POOL_MIN_SOURCES else 0
 
 
 def run_fetch(
@@ -467,7 +510,7 @@ class Daemon:
 
     def _seconds_until_next_due(self) -> float:
         now = self.clock()
-        states = self.archive.source_states()
+        states = self.archive.source_states()  # called through the writer thread
         waits = [self.max_sleep]
         for source in self.config.sources:
             state = states.get(source.id)
@@ -487,19 +530,30 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, handler)
         in_flight: dict[str, asyncio.Task] = {}
+        writer = ArchiveWriter(self.archive)
+        pool = ParsePool(parse_workers(self.config, len(self.config.sources)))
+        try:
+            await self._rounds(writer, pool, in_flight)
+        finally:
+            pool.close()
+            writer.close()
+        log.info("stopped after %d rounds", self.rounds)
+
+    async def _rounds(self, writer: ArchiveWriter, pool: ParsePool, in_flight: dict[str, asyncio.Task]) -> None:
         async with build_fetcher(self.config, self.transport) as fetcher:
             while not self._stop.is_set():
                 self._maybe_reload()
-                self.archive.sync_sources(self.config.sources, host_aliases=self.config.settings.host_aliases)
+                await writer.call(self.archive.sync_sources, self.config.sources,
+                                  host_aliases=self.config.settings.host_aliases)
                 poller = Poller(self.archive, fetcher, run_id=uuid.uuid4().hex[:12], clock=self.clock,
-                                keep_snapshots=self.config.settings.snapshots_per_article)
-                due = select_sources(self.config, self.archive, now=self.clock())
+                                keep_snapshots=self.config.settings.snapshots_per_article, writer=writer, pool=pool)
+                due = await writer.call(select_sources, self.config, self.archive, now=self.clock())
                 for source in due:
                     if source.id not in in_flight:
                         in_flight[source.id] = asyncio.create_task(poller.poll(source))
                 self.rounds += 1
                 self._wake.clear()
-                sleep = self._seconds_until_next_due()
+                sleep = await writer.call(self._seconds_until_next_due)
                 wait_for = [asyncio.create_task(self._wake.wait())]
                 if in_flight:
                     wait_for.append(asyncio.create_task(
@@ -519,7 +573,6 @@ class Daemon:
                 if pending:
                     log.warning("abandoned %d polls still in flight after %.0f s", len(pending), self.grace)
                     await asyncio.gather(*pending, return_exceptions=True)
-        log.info("stopped after %d rounds", self.rounds)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import json
 import re
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -326,11 +326,52 @@ def _fts_text(value: Any, language: Any = None) -> str:
     return index_text(value, language if isinstance(language, str) else None) if isinstance(value, str) else ""
 
 
-def register_index_function(conn: sqlite3.Connection) -> None:
+def register_index_function(conn: sqlite3.Connection, ready: dict[tuple[str, str | None], str] | None = None) -> None:
     """`ipnews_fts_text(text[, language])`, which the archive's FTS triggers call: every
-    connection that writes articles needs it (ours, and Datasette's through our plugin)."""
-    conn.create_function("ipnews_fts_text", 1, _fts_text, deterministic=True)
-    conn.create_function("ipnews_fts_text", 2, _fts_text, deterministic=True)
+    connection that writes articles needs it (ours, and Datasette's through our plugin).
+
+    ``ready`` maps (text, language) to its index text computed beforehand (by a parse
+    worker, see :func:`derive`): the trigger then costs a dict lookup, not the CJK work.
+    """
+    if ready is None:
+        conn.create_function("ipnews_fts_text", 1, _fts_text, deterministic=True)
+        conn.create_function("ipnews_fts_text", 2, _fts_text, deterministic=True)
+        return
+
+    def fts_text(value: Any, language: Any = None) -> str:
+        found = ready.get((value, language)) if isinstance(value, str) else None
+        return found if found is not None else _fts_text(value, language)
+
+    conn.create_function("ipnews_fts_text", 1, fts_text, deterministic=True)
+    conn.create_function("ipnews_fts_text", 2, fts_text, deterministic=True)
+
+
+def topics_json(topics: Iterable[str]) -> str:
+    return json.dumps(list(topics), ensure_ascii=False)
+
+
+def fingerprint_text(article: Article) -> str:
+    """The text an article's near-duplicate fingerprint is taken from."""
+    return article.body or article.summary or ""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What the archive computes from an article before storing it: pure, so a parse worker
+    computes it and the SQLite writer only looks it up."""
+
+    url_key: str
+    fingerprint: Fingerprint | None
+    index: tuple[tuple[str, str | None, str], ...]  # (stored text, language, its index text)
+
+
+def derive(article: Article, host_aliases: Mapping[str, str] | None = None) -> Derived:
+    values = {"title": article.title, "summary": article.summary, "body": article.body,
+              "topics": topics_json(article.topics), "source_org": article.source_org}
+    index = tuple((values[c], article.language, _fts_text(values[c], article.language))
+                  for c in FTS_COLUMNS if isinstance(values.get(c), str))
+    return Derived(canonical_url(article.url, host_aliases=dict(host_aliases or {})),
+                   fingerprint(fingerprint_text(article)), index)
 
 
 @dataclass(frozen=True)
@@ -379,16 +420,18 @@ class Archive:
     def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
         self.host_aliases: dict[str, str] = {}  # old host → current host (from feeds.yaml)
+        self._ready_index: dict[tuple[str, str | None], str] = {}  # see register_index_function
         try:
             if readonly:
                 if not self.path.exists():
                     raise StorageError(f"{self.path}: no archive here yet (run `ipnews fetch` first)")
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
             else:
                 if self.path.parent and not self.path.parent.exists():
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            register_index_function(conn)
+                conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+            register_index_function(conn, self._ready_index)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
@@ -532,20 +575,33 @@ class Archive:
         seen_at = iso_utc(now or datetime.now(timezone.utc))
         items = [a if isinstance(a, FetchedArticle) else FetchedArticle(a) for a in articles]
         new = changed = 0
+        derived = [item.derived if isinstance(item.derived, Derived) else derive(item.article, self.host_aliases)
+                   for item in items]
+        for d in derived:
+            for text, language, indexed in d.index:
+                self._ready_index[(text, language)] = indexed
         try:
             with self.write_transaction():
                 fetch_id = self._insert_fetch(record) if record else None
                 snapshots: dict[int, int] = {}  # id(response) → snapshot row
                 touched: list[str] = []
-                for item in items:
-                    outcome, article_id = self._save_article(source, item.article, fetch_id, seen_at)
+                for item, d in zip(items, derived, strict=True):
+
+                    def snapshot(item: FetchedArticle = item) -> int | None:
+                        """The item's response as a snapshot row, stored on first use (once per response)."""
+                        if item.response is None:
+                            return None
+                        key = id(item.response)
+                        if key not in snapshots:
+                            snapshots[key] = self._store_snapshot(source.id, item.response, item.context, seen_at,
+                                                                  packed=item.packed)
+                        return snapshots[key]
+
+                    outcome, article_id = self._save_article(source, item.article, d, fetch_id, seen_at, snapshot)
                     new += outcome == "new"
                     changed += outcome == "changed"
                     if outcome != "same" and item.response is not None:
-                        key = id(item.response)
-                        if key not in snapshots:
-                            snapshots[key] = self._store_snapshot(source.id, item.response, item.context, seen_at)
-                        self._link_snapshot(article_id, snapshots[key], seen_at)
+                        self._link_snapshot(article_id, snapshots[id(item.response)], seen_at)
                         touched.append(article_id)
                 if fetch_id is not None:
                     self.db.execute(
@@ -558,6 +614,8 @@ class Archive:
                     self._prune_snapshots(touched, keep_snapshots)
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{self.path}: cannot write {source.id}'s results: {e}") from e
+        finally:
+            self._ready_index.clear()
         return SaveResult(seen=len(items), new=new, changed=changed)
 
     def record_failure(self, record: FetchRecord, state: SourceState) -> None:
@@ -589,9 +647,16 @@ class Archive:
              state.source_id],
         )
 
-    def _save_article(self, source: Source, article: Article, fetch_id: int | None, seen_at: str) -> tuple[str, str]:
-        """Insert, update or just mark seen one article; returns ("new"|"changed"|"same", article id)."""
-        url_key = self.url_key(article.url)
+    def _save_article(
+        self, source: Source, article: Article, derived: Derived, fetch_id: int | None, seen_at: str,
+        snapshot: Callable[[], int | None] = lambda: None,
+    ) -> tuple[str, str]:
+        """Insert, update or just mark seen one article; returns ("new"|"changed"|"same", article id).
+
+        ``snapshot`` stores the response and returns its row, called only for a new or changed
+        article: the row is written with its snapshot at once (an UPDATE would rewrite the whole
+        row, body included)."""
+        url_key = derived.url_key
         item_key = article.guid or url_key
         row = self.db.execute(
             "SELECT article_id FROM article_sources WHERE source_id = ? AND item_key = ?",
@@ -610,9 +675,9 @@ class Archive:
             exists = self.db.execute("SELECT 1 FROM articles WHERE id = ?", [article.id]).fetchone()
             article_id = article.id
             if not exists:
-                self._insert_article(article, url_key, fetch_id, seen_at)
+                self._insert_article(article, url_key, fetch_id, seen_at, snapshot())
                 self._link_source(source.id, item_key, article_id, article.url, seen_at)
-                self._cluster(article_id, article, joining=True)
+                self._cluster(article_id, derived.fingerprint, joining=True)
                 return "new", article_id
         self._link_source(source.id, item_key, article_id, article.url, seen_at)
         current = self.db.execute(
@@ -633,25 +698,27 @@ class Archive:
             return "same", article_id
         # The article's own page is a better record than a feed's summary of it: a page source
         # that extracted it takes the article over; otherwise only its first source revises it.
-        self._revise_article(article_id, article, url_key, fetch_id, seen_at, streak, last_revised)
+        self._revise_article(article_id, article, url_key, fetch_id, seen_at, streak, last_revised, snapshot())
         # A revised text gets a new fingerprint; it joins a cluster only if it stood alone.
         alone = self.db.execute("SELECT cluster_id = id FROM articles WHERE id = ?", [article_id]).fetchone()[0]
-        self._cluster(article_id, article, joining=bool(alone))
+        self._cluster(article_id, derived.fingerprint, joining=bool(alone))
         return "changed", article_id
 
     def _article_row(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str) -> dict[str, Any]:
         row = {name: getattr(article, name, None) for name in ARTICLE_COLUMNS if hasattr(article, name)}
         row["url_canonical"] = url_key
-        row["topics"] = json.dumps(list(article.topics), ensure_ascii=False)
+        row["topics"] = topics_json(article.topics)
         row["sort_date"] = article.published or article.site_published or article.updated
         row["fetch_id"] = fetch_id
         row["first_seen"] = seen_at
         row["last_seen"] = seen_at
         return row
 
-    def _insert_article(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str) -> None:
+    def _insert_article(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str,
+                        snapshot_id: int | None) -> None:
         row = self._article_row(article, url_key, fetch_id, seen_at)
         row["cluster_id"] = article.id
+        row["snapshot_id"] = snapshot_id
         columns = ", ".join(row)
         params = ", ".join(f":{c}" for c in row)
         self.db.execute(f"INSERT INTO articles ({columns}) VALUES ({params})", row)
@@ -665,6 +732,7 @@ class Archive:
         seen_at: str,
         streak: int,
         last_revised: str | None,
+        snapshot_id: int | None = None,
     ) -> None:
         """Update the current row; keep the previous version unless the article is volatile.
 
@@ -694,6 +762,8 @@ class Archive:
             row["last_revised"] = seen_at
             row["revision_count"] = (previous.get("revision_count") or 0) + 1
         row["change_streak"] = streak
+        if snapshot_id is not None:
+            row["snapshot_id"] = snapshot_id
         assignments = ", ".join(f"{c} = :{c}" for c in row)
         self.db.execute(f"UPDATE articles SET {assignments} WHERE id = :article_id", {**row, "article_id": article_id})
 
@@ -707,11 +777,10 @@ class Archive:
 
     # --- near-duplicate clusters -----------------------------------------------------------
 
-    def _cluster(self, article_id: str, article: Article, *, joining: bool) -> None:
+    def _cluster(self, article_id: str, fp: Fingerprint | None, *, joining: bool) -> None:
         """Store the article's fingerprint and, if `joining`, put it in the cluster of its
         closest earlier near-duplicate (earliest published first on a tie). Only an article
         that stands for its cluster (the first member, or one alone) gets lookup keys."""
-        fp = fingerprint(" ".join(filter(None, [article.body or article.summary or ""])))
         self.db.execute("DELETE FROM fingerprint_keys WHERE article_id = ?", [article_id])
         if fp is None:
             self.db.execute("DELETE FROM article_fingerprints WHERE article_id = ?", [article_id])
@@ -778,8 +847,10 @@ class Archive:
 
     # --- raw snapshots --------------------------------------------------------------------
 
-    def _store_snapshot(self, source_id: str, response: FetchResult, context: Any, seen_at: str) -> int:
-        """Keep the response's bytes (zlib), content-addressed per URL: the same bytes are stored once."""
+    def _store_snapshot(self, source_id: str, response: FetchResult, context: Any, seen_at: str, *,
+                        packed: bytes | None = None) -> int:
+        """Keep the response's bytes (zlib, or ``packed`` if a worker compressed them already),
+        content-addressed per URL: the same bytes are stored once."""
         digest = hashlib.sha256(response.content).hexdigest()
         existing = self.db.execute(
             "SELECT id FROM snapshots WHERE sha256 = ? AND final_url = ?", [digest, response.final_url]
@@ -792,7 +863,7 @@ class Archive:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'zlib', ?, ?)""",
             [source_id, response.url, response.final_url, response.status,
              json.dumps(dict(response.headers), ensure_ascii=False), seen_at, digest, len(response.content),
-             zlib.compress(response.content, 6), json.dumps(context, ensure_ascii=False) if context else None],
+             packed if packed is not None else zlib.compress(response.content, 6), json.dumps(context, ensure_ascii=False) if context else None],
         )
         return int(cursor.lastrowid)
 
@@ -802,20 +873,27 @@ class Archive:
             "ON CONFLICT(article_id, snapshot_id) DO UPDATE SET seen = excluded.seen",
             [article_id, snapshot_id, seen_at],
         )
-        self.db.execute("UPDATE articles SET snapshot_id = ? WHERE id = ?", [snapshot_id, article_id])
 
     def _prune_snapshots(self, article_ids: Sequence[str], keep: int) -> None:
-        """Keep each article's latest `keep` snapshots; drop snapshots nothing links to any more."""
+        """Keep each article's latest `keep` snapshots; drop snapshots nothing links to any more.
+
+        Only the snapshots unlinked here are checked: a scan of the whole table per source
+        would make every save cost as much as the archive is large."""
+        dropped: set[int] = set()
         for article_id in set(article_ids):
-            self.db.execute(
-                """DELETE FROM article_snapshots WHERE article_id = ? AND snapshot_id NOT IN (
-                       SELECT snapshot_id FROM article_snapshots WHERE article_id = ?
-                       ORDER BY seen DESC, snapshot_id DESC LIMIT ?)""",
-                [article_id, article_id, keep],
-            )
-        self.db.execute(
-            "DELETE FROM snapshots WHERE id NOT IN (SELECT snapshot_id FROM article_snapshots)"
-        )
+            rows = self.db.execute(
+                """SELECT snapshot_id FROM article_snapshots WHERE article_id = ?
+                   ORDER BY seen DESC, snapshot_id DESC LIMIT -1 OFFSET ?""",
+                [article_id, keep],
+            ).fetchall()
+            if rows:
+                old = [r[0] for r in rows]
+                dropped.update(old)
+                self.db.conn.executemany("DELETE FROM article_snapshots WHERE article_id = ? AND snapshot_id = ?",
+                                         [(article_id, sid) for sid in old])
+        for snapshot_id in dropped:
+            self.db.execute("DELETE FROM snapshots WHERE id = ? AND NOT EXISTS "
+                            "(SELECT 1 FROM article_snapshots WHERE snapshot_id = ?)", [snapshot_id, snapshot_id])
 
     def snapshot(self, snapshot_id: int) -> Snapshot | None:
         row = self.db.execute(

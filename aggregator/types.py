@@ -167,9 +167,13 @@ class FetchedArticle:
 
     ``context`` is what the parser needed besides the bytes, so the article can
     be parsed again from the snapshot alone: for a page article, the list entry
-    (title and date) it was reached from.
+    (title and date) it was reached from. ``derived`` (a ``store.Derived``) and
+    ``packed`` (the response's bytes, zlib-compressed) are what the archive would
+    otherwise compute itself, computed by a parse worker so the writer does not.
     """
 
     article: Article
     response: FetchResult | None = None
     context: Mapping[str, Any] | None = None
+    derived: Any = None
+    packed: bytes | None = None

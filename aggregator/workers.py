@@ -1,0 +1,127 @@
+"""Parse jobs and the pool that runs them: where a poll's CPU work happens.
+
+A poll's Python work is parsing, normalizing, fingerprinting and building
+the full-text index's text: all pure functions of the fetched bytes. The
+event loop must stay free for the network and the archive's writer thread
+for SQLite, so these jobs run in worker processes (the second core), and
+hand back plain records: the articles, what the archive derives from each
+(:class:`aggregator.store.Derived`) and the response compressed for its
+snapshot. With no worker processes (small runs, tests) the same jobs run in
+a thread.
+
+Every job returns, or raises a :class:`SourceError`; anything else a parser
+raises is a bug, reported by the caller for that source only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .types import Article, FetchedArticle, FetchResult, Source
+
+log = logging.getLogger("ipnews")
+
+SNAPSHOT_LEVEL = 6  # zlib level of raw snapshots: they are written once and kept for years
+POOL_MIN_SOURCES = 8  # fewer sources than this: worker start-up (~1 s) costs more than it saves
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    articles: list[FetchedArticle]
+    warnings: list[str]
+
+
+def _pack(result: FetchResult) -> bytes:
+    return zlib.compress(result.content, SNAPSHOT_LEVEL)
+
+
+def feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str]) -> ParsedFeed:
+    """Parse a fetched feed and derive everything the archive stores of its articles."""
+    from .sources.feed import parse_feed_report
+    from .store import derive
+
+    report = parse_feed_report(result.content, result.headers, source, result.final_url)
+    packed = _pack(result) if report.articles else None
+    items = [FetchedArticle(a, result, None, derive(a, host_aliases), packed) for a in report.articles]
+    return ParsedFeed(items, list(report.warnings))
+
+
+def list_job(result: FetchResult, source: Source):
+    """Parse one news list page (entries and the next page's URL)."""
+    from .sources.page import parse_list_page
+
+    return parse_list_page(result.content, result.headers, source, result.final_url)
+
+
+def article_job(result: FetchResult, source: Source, entry: Any, context: Mapping[str, Any] | None,
+                host_aliases: Mapping[str, str]) -> FetchedArticle:
+    """Parse one article page reached from a list entry, with its derived data."""
+    from .sources.page import parse_article_page
+    from .store import derive
+
+    article: Article = parse_article_page(result.content, result.headers, source, result.final_url, entry)
+    return FetchedArticle(article, result, context, derive(article, host_aliases), _pack(result))
+
+
+def _warm_up() -> None:
+    """Import the parsers once per worker, before the first job arrives."""
+    from . import store  # noqa: F401
+    from .sources import feed, page  # noqa: F401
+
+
+def default_workers() -> int:
+    """One parse process per core beyond the first, at least one: the first core runs the
+    event loop and the SQLite writer."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+class ParsePool:
+    """Runs parse jobs in worker processes, or in threads when ``workers`` is 0.
+
+    Worker processes are spawned, not forked: the parent has threads (the
+    archive writer, httpx) that a fork would copy in an unknown state. A
+    worker that dies (killed, out of memory) fails only the jobs it had;
+    the pool is rebuilt for the next ones.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up)
+        return self._executor
+
+    async def run(self, job: Callable[..., Any], *args: Any) -> Any:
+        if self.workers <= 0:
+            return await asyncio.to_thread(job, *args)
+        executor = self._pool()
+        try:
+            return await asyncio.wrap_future(executor.submit(job, *args))
+        except concurrent.futures.process.BrokenProcessPool:
+            if self._executor is executor:
+                log.warning("a parse worker died; starting new ones")
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+            raise
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
