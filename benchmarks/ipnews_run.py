@@ -3,10 +3,11 @@
     python -m benchmarks.ipnews_run --config feeds.yaml --db archive.db [--profile out.html]
 
 Polls every source of the config now (``run_fetch(include_not_due=True)``, as
-``ipnews fetch --all`` does) with the config's defaults: per_host 2,
-concurrency 16. Reports the wall time of the poll, the outcome counts, what
-the archive holds afterwards, and the peak RSS of this process (and of any
-worker processes ipnews may start).
+``ipnews fetch --all`` does) with the config's defaults (per_host 2). Reports
+the wall time of the poll, its CPU time (this process and its parse workers),
+the outcome counts, what the archive holds afterwards, this process's peak RSS
+and the peak of the RSS summed over this process and its worker processes,
+sampled every 50 ms from /proc.
 """
 
 from __future__ import annotations
@@ -28,6 +29,61 @@ def peak_rss_bytes() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                found.extend(int(p) for p in f.read().split())
+    except OSError:
+        pass
+    return found
+
+
+class TreeRss:
+    """Samples the RSS of this process plus its descendants; keeps the peak of the sum."""
+
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self.interval = interval
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids, total, todo = set(), 0, [os.getpid()]
+            while todo:
+                pid = todo.pop()
+                if pid in pids:
+                    continue
+                pids.add(pid)
+                total += _rss_kib(pid)
+                todo.extend(_children(pid))
+            self.peak_kib = max(self.peak_kib, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def archive_counts(db) -> dict:
@@ -71,9 +127,13 @@ def main() -> None:
             profiler.start()
         started = time.perf_counter()
         cpu_started = time.process_time()
-        summary = run_fetch(config, archive, include_not_due=True)
+        children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with TreeRss() as tree:
+            summary = run_fetch(config, archive, include_not_due=True)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parse workers, reaped by now
+        children_cpu = (children.ru_utime - children_started.ru_utime) + (children.ru_stime - children_started.ru_stime)
         if profiler:
             profiler.stop()
         after = archive_counts(archive.db)
@@ -86,7 +146,9 @@ def main() -> None:
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     result = {
         "seconds": seconds,
-        "cpu_seconds": cpu,
+        "cpu_seconds": cpu + children_cpu,
+        "cpu_seconds_main": cpu,
+        "cpu_seconds_workers": children_cpu,
         "import_seconds": import_seconds,
         "polled": summary.polled,
         "seen": sum(o.seen for o in summary.outcomes),
@@ -99,6 +161,7 @@ def main() -> None:
         "after": after,
         "peak_rss_bytes": self_rss,
         "peak_rss_children_bytes": child_rss,
+        "peak_rss_tree_bytes": tree.peak_kib * 1024,
         "db_bytes": db_bytes(Path(args.db)),
         "pid": os.getpid(),
     }
