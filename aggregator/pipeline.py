@@ -22,12 +22,15 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,6 +47,8 @@ from .workers import POOL_MIN_SOURCES, ParsePool, article_job, default_workers, 
 log = logging.getLogger("ipnews")
 
 HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+GROUP_COMMIT_SOURCES = 32  # at most this many sources' saves share one commit
+_STOP = object()  # tells the archive writer thread to finish
 
 
 @dataclass(frozen=True)
@@ -160,26 +165,125 @@ class ArchiveWriter:
     A save (SQLite, the FTS index, clustering) takes milliseconds of CPU; on
     the event loop it would stall every socket, until servers that answered
     in time look like timeouts. Here the loop only awaits it. One thread, so
-    the connection is never used by two at once and saves stay serial, each
-    its own transaction as before. Without an executor (``threads=False``)
-    calls run inline, for callers that have nothing else to do meanwhile.
+    the connection is never used by two at once and saves stay serial.
+
+    Saves that queue up while one runs are written in one transaction, each
+    in a savepoint of its own (group commit): a source's results still take
+    effect whole or not at all, and a failed one rolls back alone. A kill
+    loses at most the uncommitted group, whose sources' fetch state was not
+    committed either, so the next run fetches them again. Without a thread
+    (``threads=False``) calls run inline, for callers with nothing else to do.
     """
 
-    def __init__(self, archive: Archive, *, threads: bool = True):
+    def __init__(self, archive: Archive, *, threads: bool = True, group: int = GROUP_COMMIT_SOURCES):
         self.archive = archive
-        self._executor = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ipnews-archive")
-                          if threads else None)
+        self.group = group
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._reads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._reader: Archive | None = None
+        if threads:
+            self._thread = threading.Thread(target=self._work, name="ipnews-archive", daemon=True)
+            self._thread.start()
+            # WAL lets a second connection read while the writer writes: a poll's reads (its
+            # state, the items it knows) never queue behind other sources' saves.
+            self._reads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ipnews-archive-read")
+
+    async def read(self, method: Callable[..., Any], *args: Any) -> Any:
+        """Run ``method(archive, *args)`` on a read-only connection of its own (committed data only)."""
+        if self._reads is None:
+            return method(self.archive, *args)
+
+        def on_reader() -> Any:
+            if self._reader is None:
+                self._reader = Archive(self.archive.path, readonly=True)
+                self._reader.host_aliases = self.archive.host_aliases
+            return method(self._reader, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._reads, on_reader)
 
     async def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self._executor is None:
+        """Run ``method`` on the writer thread by itself (reads, and writes that must commit now)."""
+        return await self._submit(False, method, args, kwargs)
+
+    async def save(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a write that may share its commit with other saves queued at the same time."""
+        return await self._submit(True, method, args, kwargs)
+
+    async def _submit(self, groupable: bool, method: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        if self._thread is None:
             return method(*args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, functools.partial(method, *args, **kwargs))
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._jobs.put((groupable, future, functools.partial(method, *args, **kwargs)))
+        return await asyncio.wrap_future(future)
+
+    def _work(self) -> None:
+        held = None  # a job taken from the queue while gathering a group, run next
+        while True:
+            job, held = held or self._jobs.get(), None
+            if job is _STOP:
+                return
+            groupable, future, call = job
+            if not groupable:
+                self._run(future, call)
+                continue
+            group = [job]
+            while len(group) < self.group:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP or not more[0]:
+                    held = more
+                    break
+                group.append(more)
+            self._run_group(group)
+
+    @staticmethod
+    def _run(future: concurrent.futures.Future, call: Callable[[], Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # its poll was cancelled before its turn: nothing written
+        try:
+            future.set_result(call())
+        except BaseException as e:
+            future.set_exception(e)
+
+    def _run_group(self, group: list) -> None:
+        live = [(future, call) for _, future, call in group if future.set_running_or_notify_cancel()]
+        if len(live) == 1:
+            future, call = live[0]
+            try:
+                future.set_result(call())
+            except BaseException as e:
+                future.set_exception(e)
+            return
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.archive.group_commit():
+                for _, call in live:
+                    try:
+                        outcomes.append((True, call()))
+                    except BaseException as e:  # rolled back to its savepoint; the others go on
+                        outcomes.append((False, e))
+        except BaseException as e:  # the commit itself failed: none of the group was written
+            outcomes = [(False, e)] * len(live)
+        for (future, _), (ok, value) in zip(live, outcomes, strict=True):
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def close(self) -> None:
-        """Wait for the save in progress (a cancelled poll's, too): it commits or rolls back whole."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        """Finish the queued work (a save in progress commits or rolls back whole), then stop."""
+        if self._thread is not None:
+            self._jobs.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        if self._reads is not None:
+            self._reads.shutdown(wait=True, cancel_futures=True)
+            self._reads = None
+            if self._reader is not None:
+                self._reader.close()
 
 
 class Poller:
@@ -209,7 +313,7 @@ class Poller:
     async def poll(self, source: Source) -> SourceOutcome:
         started_at = self.clock()
         started = time.monotonic()
-        state = await self.writer.call(self.archive.source_state, source.id)
+        state = await self.writer.read(Archive.source_state, source.id)
         if state.moved_to:  # it moved for good (301/308): poll the new address until the config says otherwise
             source = replace(source, url=state.moved_to)
         record = FetchRecord(run_id=self.run_id, source_id=source.id, started=iso_utc(started_at),
@@ -248,7 +352,8 @@ class Poller:
         )
         if result.not_modified:
             return result, [], None
-        parsed = await self.pool.run(feed_job, result, source, self.archive.host_aliases)
+        known = await self.writer.read(Archive.known_hashes, source.id)
+        parsed = await self.pool.run(feed_job, result, source, self.archive.host_aliases, known)
         warning = "; ".join(parsed.warnings) or None  # recorded on the source, like a page source's
         return result, parsed.articles, warning
 
@@ -288,7 +393,7 @@ class Poller:
         summary. Raises ParseError when every page failed; otherwise the failures are a warning.
         """
         unique = {self.archive.url_key(e.url): e for e in entries}
-        known = await self.writer.call(self.archive.known_item_keys, source.id)
+        known = await self.writer.read(Archive.known_item_keys, source.id)
         todo = [e for key, e in unique.items() if key not in known]
         aliases = self.archive.host_aliases
 
@@ -348,7 +453,7 @@ class Poller:
             url=source.url, final_url=result.final_url, status=result.status, bytes=len(result.content),
             error=warning,
         )
-        saved = await self.writer.call(self.archive.save_source_results, source, articles, record, new_state,
+        saved = await self.writer.save(self.archive.save_source_results, source, articles, record, new_state,
                                        now=now, keep_snapshots=self.keep_snapshots)
         if warning:
             log.warning("%s: %s", source.id, warning)
@@ -385,7 +490,7 @@ class Poller:
             run_id=record.run_id, source_id=source.id, started=record.started, duration_ms=int(duration * 1000),
             url=source.url, status=status, error=message,
         )
-        await self.writer.call(self.archive.record_failure, record, new_state)
+        await self.writer.save(self.archive.record_failure, record, new_state)
         log.error("%s: %s", source.id, message)
         return SourceOutcome(source.id, "failed", http_status=status, error=message, seconds=duration)
 
@@ -414,16 +519,38 @@ async def poll_sources(
                                 keep_snapshots=config.settings.snapshots_per_article, writer=writer, pool=pool)
                 # A TaskGroup: if the archive itself fails (StorageError), the other polls are cancelled
                 # before the client closes under them, and the one error reaches the CLI.
+                # At most `concurrency` sources between their first request and their save: what
+                # waits for a parse worker or the writer is held in memory, so it must be bounded.
+                gate = asyncio.Semaphore(config.settings.concurrency)
+
+                async def gated(source: Source) -> SourceOutcome:
+                    async with gate:
+                        return await poller.poll(source)
+
                 try:
                     async with asyncio.TaskGroup() as group:
-                        tasks = [group.create_task(poller.poll(s)) for s in sources]
+                        tasks = [group.create_task(gated(s)) for s in interleave_hosts(sources)]
                 except* StorageError as errors:
                     raise errors.exceptions[0] from None
-                summary.outcomes = [task.result() for task in tasks]
+                outcomes = {o.source_id: o for o in (task.result() for task in tasks)}
+                summary.outcomes = [outcomes[s.id] for s in sources]
     finally:
         writer.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def interleave_hosts(sources: list[Source]) -> list[Source]:
+    """The sources in round-robin order of their hosts: a config lists an office's sources
+    together, and polling them in that order would leave every host but one idle."""
+    by_host: dict[str, list[Source]] = {}
+    for source in sources:
+        by_host.setdefault(urlsplit(source.url).hostname or "", []).append(source)
+    queues = list(by_host.values())
+    order = []
+    for depth in range(max((len(q) for q in queues), default=0)):
+        order.extend(q[depth] for q in queues if depth < len(q))
+    return order
 
 
 def parse_workers(config: Config, sources: int) -> int:

@@ -19,7 +19,7 @@ import json
 import re
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,10 +29,11 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide, fingerprint
+from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide
+from .derived import Derived, derive, fts_text, topics_json
 from .exceptions import StorageError
 from .normalize import iso_utc
-from .search import FTS_COLUMNS, INDEX_VERSION, index_text
+from .search import FTS_COLUMNS, INDEX_VERSION
 from .types import Article, FetchedArticle, FetchResult, Source
 from .urls import canonical_url
 
@@ -322,10 +323,6 @@ class Snapshot:
     context: Any
 
 
-def _fts_text(value: Any, language: Any = None) -> str:
-    return index_text(value, language if isinstance(language, str) else None) if isinstance(value, str) else ""
-
-
 def register_index_function(conn: sqlite3.Connection, ready: dict[tuple[str, str | None], str] | None = None) -> None:
     """`ipnews_fts_text(text[, language])`, which the archive's FTS triggers call: every
     connection that writes articles needs it (ours, and Datasette's through our plugin).
@@ -334,44 +331,16 @@ def register_index_function(conn: sqlite3.Connection, ready: dict[tuple[str, str
     worker, see :func:`derive`): the trigger then costs a dict lookup, not the CJK work.
     """
     if ready is None:
-        conn.create_function("ipnews_fts_text", 1, _fts_text, deterministic=True)
-        conn.create_function("ipnews_fts_text", 2, _fts_text, deterministic=True)
+        conn.create_function("ipnews_fts_text", 1, fts_text, deterministic=True)
+        conn.create_function("ipnews_fts_text", 2, fts_text, deterministic=True)
         return
 
-    def fts_text(value: Any, language: Any = None) -> str:
+    def ready_or_computed(value: Any, language: Any = None) -> str:
         found = ready.get((value, language)) if isinstance(value, str) else None
-        return found if found is not None else _fts_text(value, language)
+        return found if found is not None else fts_text(value, language)
 
-    conn.create_function("ipnews_fts_text", 1, fts_text, deterministic=True)
-    conn.create_function("ipnews_fts_text", 2, fts_text, deterministic=True)
-
-
-def topics_json(topics: Iterable[str]) -> str:
-    return json.dumps(list(topics), ensure_ascii=False)
-
-
-def fingerprint_text(article: Article) -> str:
-    """The text an article's near-duplicate fingerprint is taken from."""
-    return article.body or article.summary or ""
-
-
-@dataclass(frozen=True)
-class Derived:
-    """What the archive computes from an article before storing it: pure, so a parse worker
-    computes it and the SQLite writer only looks it up."""
-
-    url_key: str
-    fingerprint: Fingerprint | None
-    index: tuple[tuple[str, str | None, str], ...]  # (stored text, language, its index text)
-
-
-def derive(article: Article, host_aliases: Mapping[str, str] | None = None) -> Derived:
-    values = {"title": article.title, "summary": article.summary, "body": article.body,
-              "topics": topics_json(article.topics), "source_org": article.source_org}
-    index = tuple((values[c], article.language, _fts_text(values[c], article.language))
-                  for c in FTS_COLUMNS if isinstance(values.get(c), str))
-    return Derived(canonical_url(article.url, host_aliases=dict(host_aliases or {})),
-                   fingerprint(fingerprint_text(article)), index)
+    conn.create_function("ipnews_fts_text", 1, ready_or_computed, deterministic=True)
+    conn.create_function("ipnews_fts_text", 2, ready_or_computed, deterministic=True)
 
 
 @dataclass(frozen=True)
@@ -421,6 +390,7 @@ class Archive:
         self.path = Path(path)
         self.host_aliases: dict[str, str] = {}  # old host → current host (from feeds.yaml)
         self._ready_index: dict[tuple[str, str | None], str] = {}  # see register_index_function
+        self._savepoints = 0
         try:
             if readonly:
                 if not self.path.exists():
@@ -462,7 +432,13 @@ class Archive:
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE: take the write lock up front, so two processes queue on the busy
-        timeout instead of failing on a read-to-write lock upgrade."""
+        timeout instead of failing on a read-to-write lock upgrade.
+
+        Inside an open transaction (a group commit, see :meth:`group_commit`) it is a
+        savepoint instead: the block still takes effect whole or not at all."""
+        if self.db.conn.in_transaction:
+            yield from self._savepoint()
+            return
         try:
             self.db.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -475,6 +451,31 @@ class Archive:
                 self.db.conn.commit()
         except sqlite3.DatabaseError as e:  # a full disk, a read-only file, a locked or corrupt archive
             raise StorageError(f"{self.path}: cannot write to the archive: {e}") from e
+
+    def _savepoint(self) -> Iterator[None]:
+        self._savepoints += 1
+        name = f"ipnews_{self._savepoints}"
+        conn = self.db.conn
+        try:
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE {name}")
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"{self.path}: cannot write to the archive: {e}") from e
+
+    @contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """One transaction around several writes, each of which still commits or rolls back
+        whole (a savepoint): fewer, larger commits cost less, above all in the FTS index,
+        which writes a new segment per commit."""
+        with self.write_transaction():
+            yield
 
     # --- index maintenance ----------------------------------------------------------------
 
@@ -552,6 +553,15 @@ class Archive:
                       consecutive_failures, next_due, retry_after, url, moved_to FROM sources"""
         ).fetchall()
         return {row[0]: SourceState(*row) for row in rows}
+
+    def known_hashes(self, source_id: str) -> dict[str, str]:
+        """Item key → content hash of the articles a source holds (``"*"`` for those another
+        source keeps: this one only marks them seen)."""
+        rows = self.db.execute(
+            """SELECT s.item_key, CASE WHEN a.source_id = s.source_id THEN a.content_hash ELSE '*' END
+               FROM article_sources s JOIN articles a ON a.id = s.article_id WHERE s.source_id = ?""",
+            [source_id])
+        return {key: value for key, value in rows if value is not None}
 
     def known_item_keys(self, source_id: str) -> set[str]:
         """Item keys (GUIDs or canonical URLs) already archived for a source."""
@@ -657,6 +667,9 @@ class Archive:
         article: the row is written with its snapshot at once (an UPDATE would rewrite the whole
         row, body included)."""
         url_key = derived.url_key
+
+        def full() -> Derived:  # the worker skipped an item it took for unchanged
+            return derived if derived.complete else derive(article, self.host_aliases)
         item_key = article.guid or url_key
         row = self.db.execute(
             "SELECT article_id FROM article_sources WHERE source_id = ? AND item_key = ?",
@@ -677,7 +690,7 @@ class Archive:
             if not exists:
                 self._insert_article(article, url_key, fetch_id, seen_at, snapshot())
                 self._link_source(source.id, item_key, article_id, article.url, seen_at)
-                self._cluster(article_id, derived.fingerprint, joining=True)
+                self._cluster(article_id, full().fingerprint, joining=True)
                 return "new", article_id
         self._link_source(source.id, item_key, article_id, article.url, seen_at)
         current = self.db.execute(
@@ -701,7 +714,7 @@ class Archive:
         self._revise_article(article_id, article, url_key, fetch_id, seen_at, streak, last_revised, snapshot())
         # A revised text gets a new fingerprint; it joins a cluster only if it stood alone.
         alone = self.db.execute("SELECT cluster_id = id FROM articles WHERE id = ?", [article_id]).fetchone()[0]
-        self._cluster(article_id, derived.fingerprint, joining=bool(alone))
+        self._cluster(article_id, full().fingerprint, joining=bool(alone))
         return "changed", article_id
 
     def _article_row(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str) -> dict[str, Any]:

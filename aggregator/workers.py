@@ -5,7 +5,7 @@ the full-text index's text: all pure functions of the fetched bytes. The
 event loop must stay free for the network and the archive's writer thread
 for SQLite, so these jobs run in worker processes (the second core), and
 hand back plain records: the articles, what the archive derives from each
-(:class:`aggregator.store.Derived`) and the response compressed for its
+(:class:`aggregator.derived.Derived`) and the response compressed for its
 snapshot. With no worker processes (small runs, tests) the same jobs run in
 a thread.
 
@@ -43,14 +43,17 @@ def _pack(result: FetchResult) -> bytes:
     return zlib.compress(result.content, SNAPSHOT_LEVEL)
 
 
-def feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str]) -> ParsedFeed:
-    """Parse a fetched feed and derive everything the archive stores of its articles."""
+def feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str],
+             known: Mapping[str, str] | None = None) -> ParsedFeed:
+    """Parse a fetched feed and derive what the archive stores of its new or changed articles
+    (``known``: item key → stored content hash, see derived.derive_unless_known)."""
+    from .derived import derive_unless_known
     from .sources.feed import parse_feed_report
-    from .store import derive
 
     report = parse_feed_report(result.content, result.headers, source, result.final_url)
     packed = _pack(result) if report.articles else None
-    items = [FetchedArticle(a, result, None, derive(a, host_aliases), packed) for a in report.articles]
+    items = [FetchedArticle(a, result, None, derive_unless_known(a, host_aliases, known or {}), packed)
+             for a in report.articles]
     return ParsedFeed(items, list(report.warnings))
 
 
@@ -64,8 +67,8 @@ def list_job(result: FetchResult, source: Source):
 def article_job(result: FetchResult, source: Source, entry: Any, context: Mapping[str, Any] | None,
                 host_aliases: Mapping[str, str]) -> FetchedArticle:
     """Parse one article page reached from a list entry, with its derived data."""
+    from .derived import derive
     from .sources.page import parse_article_page
-    from .store import derive
 
     article: Article = parse_article_page(result.content, result.headers, source, result.final_url, entry)
     return FetchedArticle(article, result, context, derive(article, host_aliases), _pack(result))
@@ -73,7 +76,7 @@ def article_job(result: FetchResult, source: Source, entry: Any, context: Mappin
 
 def _warm_up() -> None:
     """Import the parsers once per worker, before the first job arrives."""
-    from . import store  # noqa: F401
+    from . import derived  # noqa: F401
     from .sources import feed, page  # noqa: F401
 
 

@@ -6,14 +6,15 @@ import asyncio
 import pickle
 
 import pytest
+from test_pages_pipeline import add_site, page_source
 
+from aggregator.derived import Derived, derive
 from aggregator.loopback import LoopbackServer
-from aggregator.store import Archive, Derived, derive
+from aggregator.store import Archive
 from aggregator.types import Article
 from aggregator.workers import ParsePool, feed_job
 
 from conftest import query, rss, run, write_config
-from test_pages_pipeline import add_site, page_source
 
 ITEMS = [
     {"guid": f"g-{n}", "title": f"Patent notice {n}", "link": f"/news/{n}.html",
@@ -116,3 +117,64 @@ def test_feed_job_returns_articles_with_their_derived_data():
     assert [f.article.guid for f in parsed.articles] == ["g-1", "g-2", "g-3"]
     assert [f.derived.url_key for f in parsed.articles] == [f"https://h/news/{n}.html" for n in (1, 2, 3)]
     assert parsed.articles[0].packed is parsed.articles[1].packed  # one snapshot per response
+
+
+def test_group_commit_keeps_each_save_whole(tmp_path):
+    """Saves queued together share a commit, but a failing one rolls back alone."""
+    from aggregator.pipeline import ArchiveWriter
+
+    with Archive(tmp_path / "a.db") as archive:
+        def write(key: str, fail: bool = False) -> str:
+            with archive.write_transaction():
+                archive.db.execute("INSERT INTO archive_meta(key, value) VALUES (?, 'x')", [key])
+                if fail:
+                    raise RuntimeError(f"bug while saving {key}")
+            return key
+
+        async def scenario():
+            writer = ArchiveWriter(archive, group=8)
+            try:
+                blocker = writer.call(__import__("time").sleep, 0.2)  # the others queue up behind it
+                saves = [writer.save(write, f"k{n}", fail=(n == 2)) for n in range(5)]
+                return await asyncio.gather(blocker, *saves, return_exceptions=True)
+            finally:
+                writer.close()
+
+        results = asyncio.run(scenario())
+        keys = {r[0] for r in archive.db.execute("SELECT key FROM archive_meta WHERE key LIKE 'k%'")}
+    assert isinstance(results[3], RuntimeError)
+    assert results[1:3] + results[4:] == ["k0", "k1", "k3", "k4"]
+    assert keys == {"k0", "k1", "k3", "k4"}
+
+
+def test_a_repolled_feed_derives_only_its_new_and_changed_items():
+    from aggregator.types import FetchResult, Source
+
+    result = FetchResult(url="http://h/f.xml", final_url="http://h/f.xml", status=200,
+                         headers={"content-type": "application/rss+xml"}, content=rss(ITEMS[:3]))
+    source = Source(id="s", office="WIPO", name="s", kind="feed", url="http://h/f.xml", interval=3600)
+    first = feed_job(result, source, {})
+    known = {"g-1": first.articles[0].article.content_hash, "g-2": "an older hash", "g-9": "gone"}
+    again = feed_job(result, source, {}, known)
+    assert [f.derived.complete for f in again.articles] == [False, True, True]
+    assert again.articles[0].derived.url_key == first.articles[0].derived.url_key
+    assert again.articles[1].derived == first.articles[1].derived
+
+
+def test_an_item_wrongly_taken_for_unchanged_is_still_stored_whole(tmp_path):
+    """If the archive changed between the worker's look-up and the save, the writer derives itself."""
+    from aggregator.types import FetchResult, Source
+
+    result = FetchResult(url="http://h/f.xml", final_url="http://h/f.xml", status=200,
+                         headers={"content-type": "application/rss+xml"},
+                         content=rss([{**item, "description": item["description"] * 4} for item in ITEMS[:2]]))
+    source = Source(id="s", office="WIPO", name="s", kind="feed", url="http://h/f.xml", interval=3600)
+    stale = {f.article.guid: f.article.content_hash for f in feed_job(result, source, {}).articles}
+    parsed = feed_job(result, source, {}, stale)  # light, but the archive is still empty
+    with Archive(tmp_path / "a.db") as archive:
+        archive.sync_sources([source])
+        saved = archive.save_source_results(source, parsed.articles, None, None)
+        assert saved.new == 2
+        assert archive.count("article_fingerprints") == 2
+        hits = archive.db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'examination'")
+        assert hits.fetchone()[0] == 2
