@@ -25,6 +25,10 @@ How two fingerprints compare (:func:`score`)::
                    each shingle that contains a number counting NUMBER_WEIGHT times
     duplicate      overlap >= THRESHOLD
 
+Both are computed with few interpreted steps (shingles summed in big-integer lanes,
+comparisons as set operations): docs/dedup.md ("How it is made fast") explains how, and
+tests/test_cluster.py checks them against the definitions written as plain loops.
+
 Why these choices. The labelled set in ``tests/fixtures/dedup/pairs.jsonl`` (85 pairs) and
 ``docs/dedup.md`` give the figures.
 
@@ -69,10 +73,13 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+import sys
 import unicodedata
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import compress
 
 __all__ = [
     "FINGERPRINT_VERSION",
@@ -124,13 +131,16 @@ _THOUSANDS = re.compile(r"(\d)[,.' \u00a0\u202f\u2009](?=\d{3}(?!\d))")
 
 _MASK = (1 << 64) - 1
 _EVEN = _MASK ^ 1
+_EVEN32 = (_MASK >> 32) ^ 1  # the top half of a shingle hash, with bit 0 left for the number bit
 _A = 0x9E3779B97F4A7C15  # odd multipliers of the shingle polynomial
 _A2 = _A * _A & _MASK
 _NUMBER_BIT = 1
 _HEADER = struct.Struct(">BHII")  # version, sketch length, token count, distinct shingles
 
 
-@lru_cache(maxsize=1 << 17)
+_TOKEN_CACHE_SIZE = 1 << 17  # distinct tokens remembered; the tables are emptied when full
+
+
 def _token(raw: str) -> int:
     """Stable 64-bit hash of one normalized token; bit 0 says whether it holds a digit."""
     tok = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
@@ -143,23 +153,89 @@ def _token(raw: str) -> int:
     return h | _NUMBER_BIT if any(c.isdigit() for c in tok) else h & _EVEN
 
 
+class _TokenHashes(dict[str, int]):
+    """Raw token -> :func:`_token`, computed on the first lookup."""
+
+    def __missing__(self, raw: str) -> int:
+        h = self[raw] = _token(raw)
+        return h
+
+
+class _TokenLanes(dict[str, bytes]):
+    """Raw token -> ``_token(raw) * factor mod 2**64`` as one 12-byte little-endian lane (see _values)."""
+
+    def __init__(self, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def __missing__(self, raw: str) -> bytes:
+        lane = self[raw] = (_HASHES[raw] * self.factor & _MASK).to_bytes(_LANE, "little")
+        return lane
+
+
+# Filled on demand, so a lookup never fails, even while another thread empties them.
+_HASHES = _TokenHashes()
+_LANES = (_TokenLanes(_A2), _TokenLanes(_A), _TokenLanes(1))
+_LANE = 12  # bytes per value in _values: 64 bits and room for the carries of a 3-term sum
+_NUMBER_LANE = (1).to_bytes(_LANE, "little")  # selects bit 0 (the number bit) of each lane
+_TOP_LANE = (_EVEN32 << 32).to_bytes(_LANE, "little")  # selects bits 33..63 of each lane
+_ODD = (1).__and__  # h -> h & 1, the number bit, as a C function for map()
+_BIT0 = bytes(i & 1 for i in range(256))  # a translate() table: byte -> its bit 0
+_U32 = next(code for code in "IL" if array(code).itemsize == 4)
+
+
+def _raw_tokens(text: str) -> tuple[list[str], int]:
+    """Tokens as strings, in text order, and how many of them are CJK characters."""
+    if not text.isascii():
+        if _HALFWIDTH_KANA.search(text):
+            text = unicodedata.normalize("NFKC", text)
+        text = text.casefold()
+        if _HAS_CJK.search(text):
+            out: list[str] = []
+            add_word, extend = out.append, out.extend
+            cjk = 0
+            for han, word in _CJK_OR_WORD.findall(_THOUSANDS.sub(r"\1", text)):  # "2025年3月" -> 2025, 年, 3, 月
+                if han:
+                    extend(han)
+                    cjk += len(han)
+                else:
+                    add_word(word)
+            return out, cjk
+    else:
+        text = text.casefold()
+    return _WORD.findall(_THOUSANDS.sub(r"\1", text)), 0
+
+
 def _tokens(text: str) -> tuple[list[int], int]:
     """Token hashes in text order, and how many of them are CJK characters."""
-    if _HALFWIDTH_KANA.search(text):
-        text = unicodedata.normalize("NFKC", text)
-    text = _THOUSANDS.sub(r"\1", text.casefold())
-    if not _HAS_CJK.search(text):
-        return list(map(_token, _WORD.findall(text))), 0
-    out: list[int] = []
-    add, extend = out.append, out.extend
-    cjk = 0
-    for han, word in _CJK_OR_WORD.findall(text):  # "2025年3月" -> 2025, 年, 3, 月
-        if han:
-            extend(map(_token, han))
-            cjk += len(han)
-        else:
-            add(_token(word))
-    return out, cjk
+    raw, cjk = _raw_tokens(text)
+    return list(map(_HASHES.__getitem__, raw)), cjk
+
+
+def _values(raw: list[str]) -> set[int]:
+    """The distinct 32-bit sketch values of the shingles of these tokens.
+
+    The same numbers as :func:`_shingles` followed by ``(h >> 32) & _EVEN | h & 1``, but
+    with a constant number of interpreted steps per text instead of a dozen per shingle.
+    Each token's ``a * _A2``, ``b * _A`` and ``c`` terms are looked up as 12-byte lanes and
+    joined into three big integers, token i in lane i. One addition of the three, shifted
+    by one and two lanes, sums every shingle at once (a lane has room for the carries,
+    and the bits above 64 are dropped by reading only bits 33..63 back). The number bit
+    of a shingle is the OR of its tokens' bit 0, computed the same way.
+    """
+    n = len(raw)
+    if n < SHINGLE:
+        return {(s >> 32) & _EVEN | s & _NUMBER_BIT for s in _shingles(list(map(_HASHES.__getitem__, raw)))}
+    first, second, third = (int.from_bytes(b"".join(map(table.__getitem__, raw)), "little") for table in _LANES)
+    step = 8 * _LANE
+    sums = first + (second >> step) + (third >> 2 * step)
+    numbers = (third & int.from_bytes(_NUMBER_LANE * n, "little")) << 32
+    numbers |= (numbers >> step) | (numbers >> 2 * step)
+    lanes = array(_U32)
+    lanes.frombytes((sums & int.from_bytes(_TOP_LANE * n, "little") | numbers).to_bytes(_LANE * n, "little"))
+    if sys.byteorder == "big":
+        lanes.byteswap()
+    return set(lanes[1 : 3 * (n - 2) : 3])  # bits 32..63 of the first n - 2 lanes
 
 
 def _shingles(t: list[int]) -> set[int]:
@@ -185,7 +261,7 @@ def _bottom(values: set[int], k: int) -> list[int]:
     n = len(values)
     if n > 2 * k:
         cut = (_MASK >> 32) // n * 2 * k  # about 2k values expected below this
-        low = [v for v in values if v <= cut]
+        low = list(filter(cut.__ge__, values))
         if len(low) >= k:
             low.sort()
             return low[:k]
@@ -210,6 +286,35 @@ class Fingerprint:
     def complete(self) -> bool:
         return len(self.hashes) == self.size
 
+    def __reduce__(self) -> tuple[type[Fingerprint], tuple[tuple[int, ...], int, int]]:
+        # The fields only, not the caches below: they are rebuilt where they are needed.
+        return type(self), (self.hashes, self.size, self.length)
+
+    # Caches, not fields (the dataclass stays frozen and compares by its fields): built on
+    # first use by the comparisons, which need them as C-level sets and byte strings.
+
+    def _set(self) -> frozenset[int]:
+        """The values, to look other sketches' values up in."""
+        values: frozenset[int] | None = self.__dict__.get("_set_cache")
+        if values is None:
+            values = self.__dict__["_set_cache"] = frozenset(self.hashes)
+        return values
+
+    def _numbered(self) -> frozenset[int]:
+        """The values with the number bit."""
+        values: frozenset[int] | None = self.__dict__.get("_numbered_cache")
+        if values is None:
+            values = self.__dict__["_numbered_cache"] = frozenset(compress(self.hashes, self._numbers()))
+        return values
+
+    def _numbers(self) -> bytes:
+        """One byte per value, 1 where the value has the number bit: ``.count(1, 0, i)`` counts them."""
+        numbers: bytes | None = self.__dict__.get("_numbers_cache")
+        if numbers is None:
+            n = len(self.hashes)
+            numbers = self.__dict__["_numbers_cache"] = struct.pack(f">{n}I", *self.hashes)[3::4].translate(_BIT0)
+        return numbers
+
     def to_bytes(self) -> bytes:
         """Big-endian: version, count, length, size, then the values; at most 2,059 bytes."""
         n = len(self.hashes)
@@ -224,15 +329,20 @@ class Fingerprint:
             raise ValueError(f"fingerprint version {version}, expected {FINGERPRINT_VERSION}: recompute it")
         if len(data) != _HEADER.size + 4 * n:
             raise ValueError(f"fingerprint of {len(data)} bytes, expected {_HEADER.size + 4 * n}")
-        return cls(struct.unpack_from(f">{n}I", data, _HEADER.size), size, length)
+        fp = cls(struct.unpack_from(f">{n}I", data, _HEADER.size), size, length)
+        fp.__dict__["_numbers_cache"] = data[_HEADER.size + 3 :: 4].translate(_BIT0)  # the values' last bytes
+        return fp
 
 
 def fingerprint(text: str) -> Fingerprint | None:
     """Sketch a text, or None when it is too short to judge (see MIN_WORDS)."""
-    tokens, cjk = _tokens(text)
+    if len(_HASHES) > _TOKEN_CACHE_SIZE:
+        for table in (_HASHES, *_LANES):
+            table.clear()
+    tokens, cjk = _raw_tokens(text)
     if len(tokens) - cjk / 2 < MIN_WORDS:
         return None
-    values = {(h >> 32) & _EVEN | h & _NUMBER_BIT for h in _shingles(tokens)}
+    values = _values(tokens)
     return Fingerprint(tuple(_bottom(values, SKETCH_SIZE)), len(values), len(tokens))
 
 
@@ -248,26 +358,35 @@ def _cut(a: Fingerprint, b: Fingerprint) -> int:
 def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """Estimated Jaccard similarity of the two shingle sets (exact when both sketches are complete)."""
     cut = _cut(a, b)
-    sa = {h for h in a.hashes if h <= cut}
-    sb = {h for h in b.hashes if h <= cut}
+    sa = set(a.hashes[: bisect_right(a.hashes, cut)])
+    sb = set(b.hashes[: bisect_right(b.hashes, cut)])
     union = len(sa | sb)
     return len(sa & sb) / union if union else 0.0
 
 
 def overlap(a: Fingerprint, b: Fingerprint, number_weight: int = NUMBER_WEIGHT) -> float:
-    """Estimated share of the smaller text's shingles found in the other, numbers weighted."""
-    small, large = (a, b) if a.size <= b.size else (b, a)
+    """Estimated share of the smaller text's shingles found in the other, numbers weighted.
+
+    By definition a loop: for each value of the smaller sketch up to the cut, add its weight
+    to the total, and to the found weight if the other sketch has it. Here the same sums are
+    counts of C operations. The values found are the same whichever sketch is looked up in
+    the other (both are cut at the same value), so ``b``'s are looked up in ``a``'s set,
+    which is kept (compare a new text as ``a`` with many). The numbered values found are
+    counted by their bit 0, or in ``a``'s numbered set when there are many (copies), and the
+    numbered values of the smaller prefix in a byte string of bit 0s. The integers are the
+    loop's, so the float is the same.
+    """
     cut = _cut(a, b)
-    other = set(large.hashes)
-    total = found = 0
-    for h in small.hashes:
-        if h > cut:
-            break
-        weight = number_weight if h & _NUMBER_BIT else 1
-        total += weight
-        if h in other:
-            found += weight
-    return found / total if total else 0.0
+    bh = b.hashes
+    b_end = bisect_right(bh, cut)
+    found = a._set().intersection(bh if b_end == len(bh) else bh[:b_end])
+    small, end = (a, bisect_right(a.hashes, cut)) if a.size <= b.size else (b, b_end)
+    extra = number_weight - 1
+    total = end + extra * small._numbers().count(1, 0, end)
+    if not total:
+        return 0.0
+    numbered = sum(map(_ODD, found)) if len(found) < 64 else len(a._numbered().intersection(found))
+    return (len(found) + extra * numbered) / total
 
 
 def length_ratio(a: Fingerprint, b: Fingerprint) -> float:
@@ -275,7 +394,10 @@ def length_ratio(a: Fingerprint, b: Fingerprint) -> float:
 
 
 def score(a: Fingerprint, b: Fingerprint) -> float:
-    """The score compared with THRESHOLD: the overlap, or 0.0 when the length guard fails."""
+    """The score compared with THRESHOLD: the overlap, or 0.0 when the length guard fails.
+
+    ``a``'s value set is built once and kept: score a new text as ``a`` against many others.
+    """
     if length_ratio(a, b) > MAX_LENGTH_RATIO:
         return 0.0
     return overlap(a, b)
@@ -310,7 +432,7 @@ def decide(
     best: tuple[float, str, str] | None = None
     if fp is not None:
         for cand_id, cluster_id, cand_fp in candidates:
-            s = score(fp, cand_fp)
+            s = score(fp, cand_fp)  # fp's value set is built by the first call, then reused
             if s >= THRESHOLD and (best is None or s > best[0]):
                 best = (s, cand_id, cluster_id)
     if best is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
+import random
 import time
 from collections import Counter
 from pathlib import Path
@@ -226,6 +228,84 @@ def test_length_guard():
     assert overlap(a, b) == 1.0  # the digest contains the notice word for word...
     assert length_ratio(a, b) > MAX_LENGTH_RATIO  # ...but is nearly twice as long
     assert score(a, b) == 0.0 and not is_duplicate(a, b)
+
+
+# --- the fast paths compute the definitions --------------------------------------------------
+# fingerprint() and overlap() are written for speed (big-integer lanes, C set operations);
+# these reference versions are the definitions in plain loops, and must give the same numbers.
+
+
+def reference_fingerprint(text: str) -> tuple[tuple[int, ...], int, int]:
+    values = {(h >> 32) & ~1 & 0xFFFFFFFF | h & 1 for h in shingles(text)}
+    return tuple(sorted(values)[:SKETCH_SIZE]), len(values), len(cluster._tokens(text)[0])
+
+
+def reference_overlap(a: Fingerprint, b: Fingerprint, number_weight: int = cluster.NUMBER_WEIGHT) -> float:
+    small, large = (a, b) if a.size <= b.size else (b, a)
+    cut = min([fp.hashes[-1] for fp in (a, b) if not fp.complete], default=2**64)
+    total = found = 0
+    for h in small.hashes:
+        if h > cut:
+            break
+        weight = number_weight if h & 1 else 1
+        total += weight
+        found += weight if h in large.hashes else 0
+    return found / total if total else 0.0
+
+
+def varied_texts() -> list[str]:
+    rng = random.Random(7)
+    texts = [pair[side] for pair in PAIRS[::4] for side in ("a", "b")]
+    words = " ".join(PAIRS[0]["a"].split()[:120]).split()
+    for _ in range(6):  # long texts (incomplete sketches, more than 2 * SKETCH_SIZE shingles), many numbers
+        texts.append(" ".join(rng.choice(words) if rng.random() < 0.8 else str(rng.randint(0, 99999))
+                              for _ in range(rng.randint(400, 1600))))
+    texts.append("ｶﾀｶﾅ ２０２５年３月１日 ½ ① $1,330 €1 330 fee_x 特許庁は、本日。" * 12)
+    return texts
+
+
+def test_fingerprint_is_the_bottom_of_the_shingle_values():
+    for text in varied_texts():
+        fp = fingerprint(text)
+        assert fp is not None
+        assert (fp.hashes, fp.size, fp.length) == reference_fingerprint(text)
+
+
+def test_fingerprint_does_not_depend_on_the_token_cache(monkeypatch):
+    texts = varied_texts()
+    expected = [fingerprint(text) for text in texts]
+    monkeypatch.setattr(cluster, "_TOKEN_CACHE_SIZE", 10)  # emptied before every text
+    assert [fingerprint(text) for text in texts] == expected
+
+
+def test_overlap_and_score_are_the_definition():
+    fps = [fp for fp in map(fingerprint, varied_texts()) if fp is not None]
+    for a in fps:
+        for b in fps[::3]:
+            for weight in (0, 1, 4, 5):
+                assert overlap(a, b, number_weight=weight) == reference_overlap(a, b, weight)
+            expected = 0.0 if length_ratio(a, b) > MAX_LENGTH_RATIO else reference_overlap(a, b)
+            assert score(a, b) == expected
+            # A decoded fingerprint (its number bits read from the bytes) scores the same.
+            assert score(a, Fingerprint.from_bytes(b.to_bytes())) == expected
+
+
+def test_labelled_scores_are_the_definition():
+    for pair in PAIRS:
+        a, b = fingerprints(pair)
+        assert overlap(a, b) == reference_overlap(a, b)
+        assert overlap(b, a) == reference_overlap(b, a)
+
+
+def test_fingerprints_pickle_without_their_caches():
+    a, b = fingerprints(BY_ID["rep-wipo-pct"])
+    plain = len(pickle.dumps(a))
+    assert score(a, b) == 1.0  # builds a's lookup sets
+    data = pickle.dumps(a)
+    assert len(data) == plain
+    copy = pickle.loads(data)
+    assert copy == a and hash(copy) == hash(a) and copy.__dict__.keys() == {"hashes", "size", "length"}
+    assert score(copy, b) == 1.0
 
 
 # --- the cluster-id rule ---------------------------------------------------------------------
