@@ -9,7 +9,9 @@ first and churn the full-text index.
 The FTS table `articles_fts` is contentless (the text lives once, in
 `articles`) and is kept in sync by triggers that call `ipnews_fts_text()`,
 a deterministic SQL function registered on every connection we open; see
-search.py for why the indexed text is not the stored text.
+search.py for why the indexed text is not the stored text. Its rowid is the
+article's date and seq (`articles.fts_rowid`), so FTS5 itself answers
+newest-first and date ranges; see docs/search.md.
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ from sqlite_utils.migrations import Migrations
 from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide, fingerprint
 from .exceptions import StorageError
 from .normalize import iso_utc
-from .search import FTS_COLUMNS, INDEX_VERSION, index_text
+from .search import (
+    FACETS_COLUMN,
+    FTS_COLUMNS,
+    FTS_ROWID_SQL,
+    INDEX_VERSION,
+    RANK_FUNCTION,
+    facets_sql,
+    index_text,
+)
 from .types import Article, FetchedArticle, FetchResult, Source
 from .urls import canonical_url
 
@@ -254,6 +264,60 @@ def m006_fingerprints(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX fingerprint_keys_article ON fingerprint_keys(article_id)")
 
 
+@migrations()
+def m007_fts_date_ordered_with_facets(db: sqlite_utils.Database) -> None:
+    """The FTS index keyed by date (rowid = date key << 32 | seq) with a facets column of filter
+    tokens, so newest-first, date ranges and office/language/source filters are answered by
+    FTS5 itself (issue #7; docs/search.md). The index is refilled by _check_index_version."""
+    for trigger in ("articles_fts_ai", "articles_fts_ad", "articles_fts_au"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute("DROP TABLE IF EXISTS articles_fts")
+    # A generated column, so Datasette's search (fts_pk) and our joins can name the FTS rowid.
+    db.execute(f"ALTER TABLE articles ADD COLUMN fts_rowid INTEGER GENERATED ALWAYS AS {FTS_ROWID_SQL} VIRTUAL")
+    db.execute("CREATE INDEX articles_fts_rowid ON articles(fts_rowid)")
+    _create_fts_v2(db)
+    db.execute(
+        "INSERT INTO archive_meta(key, value) VALUES ('index_version', '') "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+    )
+
+
+def _create_fts_v2(db: sqlite_utils.Database) -> None:
+    columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
+    db.execute(
+        f"CREATE VIRTUAL TABLE articles_fts USING fts5({columns}, content='', "
+        "tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    # `ORDER BY rank` on the table alone is FTS5's fast path; the facets column weighs 0.
+    db.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('rank', ?)", [RANK_FUNCTION])
+    values_new, values_old = fts_values("new."), fts_values("old.")
+    watched = ", ".join((*FTS_COLUMNS, "language", "sort_date", "office", "source_id"))
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
+        END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
+        END"""
+    )
+    # A new sort_date moves the row in the index: deleted at the old rowid, inserted at the new.
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_au AFTER UPDATE OF {watched} ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
+        END"""
+    )
+
+
+def fts_values(row: str = "") -> str:
+    """The indexed values of an article, in the FTS table's column order (`row`: "new.",
+    "old." or "" for a plain SELECT): the triggers and rebuild_index share it."""
+    texts = (f"ipnews_fts_text({row}{column}, {row}language)" for column in FTS_COLUMNS)
+    return ", ".join((*texts, facets_sql(row)))
+
+
 def _create_fts(db: sqlite_utils.Database) -> None:
     columns = ", ".join(FTS_COLUMNS)
     db.execute(
@@ -442,12 +506,13 @@ class Archive:
         self.rebuild_index()
 
     def rebuild_index(self) -> None:
-        """Re-index every article (after a change of index_text)."""
-        columns = ", ".join(FTS_COLUMNS)
-        values = ", ".join(f"ipnews_fts_text({c}, language)" for c in FTS_COLUMNS)
+        """Re-index every article (after a change of index_text or of the index's layout), with
+        the triggers' values; in rowid order, which FTS5 appends fastest."""
+        columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
         with self.write_transaction():
             self.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('delete-all')")
-            self.db.execute(f"INSERT INTO articles_fts(rowid, {columns}) SELECT seq, {values} FROM articles")
+            self.db.execute(f"INSERT INTO articles_fts(rowid, {columns}) "
+                            f"SELECT fts_rowid, {fts_values()} FROM articles ORDER BY fts_rowid")
             self.db.execute(
                 "INSERT INTO archive_meta(key, value) VALUES ('index_version', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
