@@ -108,8 +108,11 @@ def cli(ctx: click.Context, config_path: str, db_path: str, verbose: int, quiet:
 
 
 def _open_archive(path: str, readonly: bool = False):
-    from .store import Archive
+    from .store import Archive, needs_upgrade
 
+    if readonly and needs_upgrade(path):
+        # An archive written by an older ipnews: upgrade it once (under the write lock), then read.
+        Archive(path).close()
     return Archive(path, readonly=readonly)
 
 

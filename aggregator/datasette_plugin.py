@@ -9,7 +9,9 @@ table, its `articles_fts` index and our migrations), whatever their file is call
   still takes precedence.
 * ``prepare_connection``: SQL functions ``ipnews_fts_text(text)`` (the archive's triggers call it
   when a row is written), ``ipnews_fts_query(q)`` (a user's query → our safe FTS5 expression, or an
-  expression matching nothing when the query is unreadable) and ``ipnews_snippet(text, q)``.
+  expression matching nothing when the query is unreadable; ``ipnews_fts_query(q, office)`` adds the
+  office filter), ``ipnews_fts_rowid_from(date)`` and ``ipnews_fts_rowid_to(date)`` (the index's
+  rowid range for a date range) and ``ipnews_snippet(text, q)``.
 * ``filters_from_request``: the table search. The index holds CJK text as bigrams, so Datasette's
   own ``?_search=`` (the typed text, escaped) would not find 知识产权. The metadata sets
   ``searchmode: raw``, Datasette builds its usual ``match :search`` clause, search box and
@@ -35,16 +37,24 @@ from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.facets import Facet
 from datasette.filters import FilterArguments
-from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args, tilde_decode
+from datasette.utils import (
+    escape_fts,
+    escape_sqlite,
+    path_with_added_args,
+    path_with_removed_args,
+    tilde_decode,
+)
+from datasette.utils.asgi import BadRequest
 
 from .exceptions import InvalidSearchQuery
-from .search import make_snippet, parse_query
+from .search import FTS_COLUMNS, SearchFilters, make_snippet, parse_query
 from .store import register_index_function
 from .web import database_metadata
 
 ARTICLES = "articles"
 FTS_TABLE = "articles_fts"
 NO_MATCH = '""'  # an empty FTS5 phrase: valid, matches no row
+COLUMN_SEARCH = "_ipnews_search_"
 
 # Datasette's own table route (app.py): /<database>/<table>(.<format>)
 _ARTICLES_PATH = re.compile(r"^/(?P<database>[^/.]+)/articles(?:\.\w+)?$")
@@ -95,6 +105,25 @@ def fts_query(query: str | None) -> str:
         return NO_MATCH
 
 
+def fts_query_for_office(query: str | None, office: str | None) -> str:
+    """``ipnews_fts_query(q, office)``: the expression on the text columns only, plus the office's
+    facet token unless `office` is empty (see SearchFilters.match)."""
+    expression = fts_query(query)
+    if expression == NO_MATCH:
+        return NO_MATCH
+    return SearchFilters(offices=(office,) if office else ()).match(expression)
+
+
+def _rowid_from(since: str | None) -> int:
+    """``ipnews_fts_rowid_from(since)``: the lowest FTS rowid an article dated `since` or later has."""
+    return SearchFilters(since=since or None).rowid_range()[0]
+
+
+def _rowid_to(until: str | None) -> int:
+    """``ipnews_fts_rowid_to(until)``: the highest FTS rowid an article dated up to `until` has."""
+    return SearchFilters(until=until or None).rowid_range()[1]
+
+
 def _snippet(text: object, query: object) -> str:
     try:
         terms = parse_query(query).terms if isinstance(query, str) else ()
@@ -107,6 +136,9 @@ def _snippet(text: object, query: object) -> str:
 def prepare_connection(conn):
     register_index_function(conn)
     conn.create_function("ipnews_fts_query", 1, fts_query, deterministic=True)
+    conn.create_function("ipnews_fts_query", 2, fts_query_for_office, deterministic=True)
+    conn.create_function("ipnews_fts_rowid_from", 1, _rowid_from, deterministic=True)
+    conn.create_function("ipnews_fts_rowid_to", 1, _rowid_to, deterministic=True)
     conn.create_function("ipnews_snippet", 2, _snippet, deterministic=True)
 
 
@@ -134,10 +166,10 @@ def _expression(value: str, problems: list[str]) -> str:
 
 @hookimpl(trylast=True)
 def filters_from_request(request, database, table, datasette):
-    """Swap Datasette's bound ``:search`` values for our FTS5 expressions (see the module doc).
+    """Swap Datasette's bound ``:search`` value for our FTS5 expression (see the module doc), and
+    run the column searches (``_search_title=``, renamed by asgi_wrapper; see _rename_column_search).
 
     trylast: this hook's params are merged after Datasette's own search filter, so they win.
-    Parameter names and the order of ``_search_<column>`` arguments follow datasette/filters.py.
     """
     if table != ARTICLES or not is_archive(datasette, database):
         return None
@@ -147,17 +179,31 @@ def filters_from_request(request, database, table, datasette):
     if mode in ("raw", "escaped"):
         raw = mode == "raw"
     fts_table = request.args.get("_fts_table") or table_metadata.get("fts_table")
-    if not raw or fts_table != FTS_TABLE:
-        return None  # Datasette's literal search, as asked
-    search_args = {key: request.args[key] for key in request.args if key.startswith("_search") and key != "_searchmode"}
-    if not search_args:
+    if fts_table != FTS_TABLE:
         return None
+    columns = [(key[len(COLUMN_SEARCH):], request.args[key]) for key in request.args if key.startswith(COLUMN_SEARCH)]
+    if columns:
+        return _column_searches(columns, raw)
+    if not raw or "_search" not in request.args:
+        return None  # Datasette's literal search, as asked
     problems: list[str] = []
-    if "_search" in search_args:
-        params = {"search": _expression(search_args["_search"], problems)}
-    else:
-        params = {f"search_{i}": _expression(value, problems) for i, value in enumerate(search_args.values())}
-    return FilterArguments([], params, human_descriptions=problems)
+    return FilterArguments([], {"search": _expression(request.args["_search"], problems)},
+                           human_descriptions=problems)
+
+
+def _column_searches(columns: list[tuple[str, str]], raw: bool) -> FilterArguments:
+    """Datasette's own column search compares the FTS rowid with the articles' rowid, which are
+    no longer the same (docs/search.md): ours joins on fts_rowid, like the search box."""
+    clauses, params, descriptions = [], {}, []
+    for i, (column, text) in enumerate(columns):
+        if column not in FTS_COLUMNS:
+            raise BadRequest("Cannot search by that column")
+        problems: list[str] = []
+        expression = _expression(text, problems) if raw else escape_fts(text)
+        clauses.append(f"fts_rowid in (select rowid from {FTS_TABLE} where {FTS_TABLE} match :ipnews_search_{i})")
+        params[f"ipnews_search_{i}"] = NO_MATCH if expression == NO_MATCH else f"{{{column}}} : ( {expression} )"
+        descriptions += [f'search column "{column}" matches "{text}"', *problems]
+    return FilterArguments(clauses, params, descriptions, {"search": columns[-1][1]})
 
 
 def _is_blank_search(pair: bytes) -> bool:
@@ -166,7 +212,9 @@ def _is_blank_search(pair: bytes) -> bool:
     return name.startswith("_search") and name != "_searchmode" and not unquote_plus(value.decode("latin-1")).strip()
 
 
-def _drop_blank_search(datasette, scope: dict) -> dict:
+def _rewrite_search(datasette, scope: dict) -> dict:
+    """On an archive's articles table: drop empty searches; rename column searches (see
+    _rename_column_search)."""
     query = scope.get("query_string") or b""
     if b"_search" not in query:
         return scope
@@ -185,10 +233,19 @@ def _drop_blank_search(datasette, scope: dict) -> dict:
     if not is_archive(datasette, db.name):
         return scope
     pairs = query.split(b"&")
-    kept = [pair for pair in pairs if not _is_blank_search(pair)]
-    if len(kept) == len(pairs):
+    kept = _rename_column_search([pair for pair in pairs if not _is_blank_search(pair)])
+    if kept == pairs:
         return scope
     return dict(scope, query_string=b"&".join(kept))
+
+
+def _rename_column_search(pairs: list[bytes]) -> list[bytes]:
+    """``_search_title=`` → ``_ipnews_search_title=`` unless there is a ``_search=`` (which Datasette
+    would use instead): Datasette then adds no clause of its own, and filters_from_request does."""
+    names = [unquote_plus(pair.partition(b"=")[0].decode("latin-1")) for pair in pairs]
+    if "_search" in names:
+        return pairs
+    return [b"_ipnews" + pair if name.startswith("_search_") else pair for pair, name in zip(pairs, names, strict=True)]
 
 
 @hookimpl
@@ -196,7 +253,7 @@ def asgi_wrapper(datasette):
     def wrap(app):
         async def ipnews_app(scope, receive, send):
             if scope.get("type") == "http":
-                scope = _drop_blank_search(datasette, scope)
+                scope = _rewrite_search(datasette, scope)
             await app(scope, receive, send)
 
         return ipnews_app

@@ -35,7 +35,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from . import __version__
 from .config import PROJECT_URL
-from .search import BM25_WEIGHTS, FTS_COLUMNS, SearchFilters, parse_query
+from .search import SEQ_MASK, SearchFilters, parse_query
 
 __all__ = [
     "CSV_COLUMNS",
@@ -105,22 +105,23 @@ def iter_articles(
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be ≥ 0, not {limit}")
     conn = getattr(db, "db", db)  # an Archive holds its sqlite_utils.Database as .db
-    clauses, params = (filters or SearchFilters()).where("a")
+    filters = filters or SearchFilters()
+    clauses, params = filters.where("a")
     columns = ", ".join(f"a.{c}" for c in EXPORT_COLUMNS)
     # NULLs sort first in SQLite, so DESC puts undated articles last; seq breaks ties (newest
     # archived first). (sort_date, seq) is exactly the articles_sort index, so no sort step.
     by_date = "a.sort_date DESC, a.seq DESC"
     if query is not None:
+        # The filters also narrow the index itself (facet tokens, a rowid range; see search.py).
         parsed = parse_query(query)
-        weights = ", ".join(str(BM25_WEIGHTS[c]) for c in FTS_COLUMNS)
         sql = f"""
-            SELECT {columns}, bm25(articles_fts, {weights}) AS rank
-            FROM articles_fts JOIN articles a ON a.seq = articles_fts.rowid
-            WHERE {" AND ".join(["articles_fts MATCH ?", *clauses])}
+            SELECT {columns}, articles_fts.rank AS rank
+            FROM articles_fts JOIN articles a ON a.seq = articles_fts.rowid & {SEQ_MASK}
+            WHERE {" AND ".join(["articles_fts MATCH ? AND articles_fts.rowid BETWEEN ? AND ?", *clauses])}
             ORDER BY {"rank, " + by_date if sort == "rank" else by_date}
             LIMIT ?
         """
-        params = [parsed.expression, *params]
+        params = [filters.match(parsed.expression), *filters.rowid_range(), *params]
     else:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT {columns} FROM articles a {where} ORDER BY {by_date} LIMIT ?"

@@ -19,8 +19,11 @@ can reach FTS5's syntax or SQL. See docs/search.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import lru_cache
+from itertools import islice
 
 from .exceptions import InvalidSearchQuery
 
@@ -73,7 +76,7 @@ def index_text(text: str | None, language: str | None = None) -> str:
     text folded to simplified characters (Japanese kanji are left as they are)."""
     if not text:
         return ""
-    if not _HAS_CJK.search(text):
+    if text.isascii() or not _HAS_CJK.search(text):  # isascii: a C scan, ~50× the regex's speed
         return text
     if _HAN.search(text) and _is_chinese(text, language):
         text = fold_chinese(text)
@@ -227,15 +230,77 @@ def _assemble(items: list[tuple[str, str]]) -> str:
     return " ".join(text for _, text in cleaned)
 
 
+# --- the index's layout: date-ordered rowids and filter tokens ----------------------------------
+
+# The FTS rowid is (date key << 32) | articles.seq, so FTS5's rowid order is date order: newest
+# first is `ORDER BY rowid DESC` and a date range is a rowid range, both answered from the index.
+# The key is a day, not a minute: FTS5 stores rowid deltas as varints, and at one article a
+# minute a minute key would double the index; a day key costs about a quarter (docs/search.md).
+SEQ_BITS = 32
+SEQ_MASK = (1 << SEQ_BITS) - 1
+_KEY_EPOCH = date(1000, 1, 1)
+_KEY_EPOCH_OFFSET = 30610224000  # seconds from 1000-01-01 to 1970-01-01
+_KEY_MAX = 2**31 - 1  # the rowid stays below 2^63
+FACETS_COLUMN = "facets"
+INDEX_COLUMNS = (*FTS_COLUMNS, FACETS_COLUMN)  # the FTS table's columns, in order
+# (kind, articles column): each becomes one token "x<kind><value>" in the facets column.
+FACETS = (("office", "office"), ("lang", "language"), ("source", "source_id"))
+_FACET_DROPPED = "-_. "  # removed from facet values, so most values stay a single token
+
+
+def date_key_sql(value: str) -> str:
+    """SQL for the date part of an FTS rowid: whole days since 1000-01-01, clamped to
+    1…2^31−1; 0 when undated, so undated articles come last newest-first. Integer arithmetic
+    only, so it is exact and non-decreasing in the ISO string order of `sort_date`."""
+    return (f"(CASE WHEN {value} IS NULL THEN 0 ELSE max(1, min({_KEY_MAX}, coalesce("
+            f"(CAST(strftime('%s', {value}) AS INTEGER) + {_KEY_EPOCH_OFFSET}) / 86400, 1))) END)")
+
+
+FTS_ROWID_SQL = f"({date_key_sql('sort_date')} << {SEQ_BITS} | seq)"  # articles.fts_rowid
+
+
+def date_key(value: str | None) -> int | None:
+    """date_key_sql in Python, for a bound: read from its date part only ('YYYY-MM-DD'), so a
+    bound orders like the strings it is compared with. None when unreadable."""
+    if value is None:
+        return 0
+    try:
+        day = date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+    return max(1, min(_KEY_MAX, (day - _KEY_EPOCH).days))
+
+
+def _facet_value_sql(column: str) -> str:
+    value = f"coalesce({column}, '')"
+    for char in _FACET_DROPPED:
+        value = f"replace({value}, '{char}', '')"
+    return f"lower({value})"
+
+
+def facets_sql(row: str = "") -> str:
+    """SQL for the facets column of an article (`row` is "new.", "old." or ""): pure SQL,
+    so any connection's writes index it alike."""
+    return " || ' ' || ".join(f"'x{kind}' || {_facet_value_sql(row + column)}" for kind, column in FACETS)
+
+
+def facet_phrase(kind: str, value: str) -> str:
+    """The FTS5 phrase matching facets_sql's token for `value` (the tokenizer folds case)."""
+    return _quote(f"x{kind}" + "".join(c for c in value.lower() if c not in _FACET_DROPPED))
+
+
 # --- running a search ----------------------------------------------------------------------------
 
-# bm25 weights per FTS column: a hit in the title counts most.
+# bm25 weights per FTS column: a hit in the title counts most; the facets never count.
 BM25_WEIGHTS = {"title": 10.0, "summary": 4.0, "body": 1.0, "topics": 3.0, "source_org": 2.0}
+_BM25_ARGS = ", ".join(str(BM25_WEIGHTS.get(c, 0.0)) for c in INDEX_COLUMNS)
+RANK_FUNCTION = f"bm25({_BM25_ARGS})"  # the index's rank: `ORDER BY rank` in Datasette and the sqlite3 shell
 RESULT_COLUMNS = (
     "id", "title", "url", "published", "site_published", "updated", "office", "source_id", "language",
     "source_org", "topics", "summary",
 )
 SNIPPET_WIDTH = 180
+_FIRST_PAGE, _MAX_PAGE = 64, 4096  # FTS rows read per step
 
 
 @dataclass(frozen=True)
@@ -264,13 +329,41 @@ class SearchFilters:
             params.append(self.since)
         if self.until:
             clauses.append(f"{alias}.sort_date < ?")
-            params.append(_day_after(self.until) if len(self.until) == 10 else self.until)
+            params.append(self._until_exclusive())
         return clauses, params
+
+    def _until_exclusive(self) -> str:
+        return _day_after(self.until) if len(self.until) == 10 else self.until
+
+    def match(self, expression: str) -> str:
+        """The MATCH expression: the query AND the facet tokens of the filters (weight 0), a
+        superset of the filters (where() stays exact) that FTS5 intersects before anything is
+        ranked or joined. Only a prefix query is kept to the text columns: a column filter
+        makes FTS5 read every position of every match (bm25 counts all matches, 4× slower)."""
+        if '" *' in expression:  # a prefix (x*) could reach a facet token: keep it to the text
+            expression = f"{{{' '.join(FTS_COLUMNS)}}} : ( {expression} )"
+        parts = [expression]
+        for kind, values in (("office", self.offices), ("source", self.sources), ("lang", self.languages)):
+            if values:
+                parts.append(f"{FACETS_COLUMN} : ( {' OR '.join(facet_phrase(kind, v) for v in values)} )")
+        # Topics are not narrowed here: a phrase in the topics column would count in bm25.
+        return " AND ".join(parts)
+
+    def rowid_range(self) -> tuple[int, int]:
+        """FTS rowids that can hold the date range: whole days around since/until (a superset)."""
+        low, high = 0, (1 << 63) - 1
+        since = date_key(self.since) if self.since else None
+        if since is not None:
+            low = since << SEQ_BITS
+        until = date_key(self._until_exclusive()) if self.until else None
+        if until is not None:
+            high = ((until + 1) << SEQ_BITS) - 1
+        if self.since or self.until:
+            low = max(low, 1 << SEQ_BITS)  # undated articles never pass a date filter
+        return low, high
 
 
 def _day_after(day: str) -> str:
-    from datetime import date, timedelta
-
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
@@ -291,34 +384,16 @@ def search_articles(
     lists every member instead.
     """
     parsed = parse_query(query)
-    filters = filters or SearchFilters()
-    clauses, params = filters.where("a")
-    weights = ", ".join(str(BM25_WEIGHTS[c]) for c in FTS_COLUMNS)
-    order = "rank" if sort == "rank" else "a.sort_date IS NULL, a.sort_date DESC, rank"
-    where = " AND ".join(["articles_fts MATCH ?", *clauses])
-    columns = ", ".join(f"a.{c}" for c in RESULT_COLUMNS)
-    sql = f"""
-        SELECT {columns}, a.cluster_id, a.sort_date AS _sort, a.body, bm25(articles_fts, {weights}) AS rank
-        FROM articles_fts JOIN articles a ON a.seq = articles_fts.rowid
-        WHERE {where}
-        ORDER BY {order}
-        LIMIT ? OFFSET ?
-    """
-    import sqlite3
-
-    def fetch(count: int, skip: int) -> list[dict]:
-        try:
-            cursor = db.execute(sql, [parsed.expression, *params, count, skip])
-        except sqlite3.OperationalError as e:  # pragma: no cover - parse_query only emits valid syntax
-            raise InvalidSearchQuery(f"cannot search for {query!r}: {e}") from e
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, values, strict=True)) for values in cursor]
-
-    if all_duplicates:
-        rows = fetch(limit, offset)
-    else:
-        rows = _one_per_cluster(fetch, limit, offset)
-        sizes = _cluster_sizes(db, {r["cluster_id"] for r in rows})
+    hits = _hits(db, parsed.expression, filters or SearchFilters(), sort, query,
+                 first=max(_FIRST_PAGE, 3 * (offset + limit)))
+    try:
+        if all_duplicates:
+            rows = list(islice(hits, offset, offset + limit))
+        else:
+            rows = _one_per_cluster(hits, limit, offset)
+            sizes = _cluster_sizes(db, {r["cluster_id"] for r in rows})
+    finally:
+        hits.close()
     results = []
     for row in rows:
         body = row.pop("body") or ""
@@ -333,15 +408,92 @@ def search_articles(
     return results
 
 
-def _one_per_cluster(fetch, limit: int, offset: int) -> list[dict]:
+def _hits(db, expression: str, filters: SearchFilters, sort: str, query: str, first: int) -> Iterator[dict]:
+    """Matching articles, exactly filtered, best first (rank) or newest first (date), read
+    from the index a page at a time; each page's articles are fetched by rowid."""
+    import sqlite3
+
+    match = filters.match(expression)
+    low, high = filters.rowid_range()
+    clauses, params = filters.where("a")
+    columns = ", ".join(f"a.{c}" for c in RESULT_COLUMNS)
+    conn = getattr(db, "conn", db)
+    try:
+        pages = (_ranked_pages if sort == "rank" else _newest_pages)(conn, match, low, high, first)
+        names = (*RESULT_COLUMNS, "cluster_id", "_sort", "body")
+        for page in pages:
+            found = {row[0]: row[1:] for row in conn.execute(
+                f"SELECT a.seq, {columns}, a.cluster_id, a.sort_date AS _sort, a.body FROM articles a "
+                f"WHERE a.seq IN ({', '.join('?' for _ in page)}){''.join(' AND ' + c for c in clauses)}",
+                [rowid & SEQ_MASK for rowid, _ in page] + params)}
+            rows = [(rowid, {**dict(zip(names, found[rowid & SEQ_MASK], strict=True)), "rank": rank})
+                    for rowid, rank in page if rowid & SEQ_MASK in found]
+            yield from ([row for _, row in rows] if sort == "rank" else _by_date(rows))
+    except sqlite3.OperationalError as e:  # pragma: no cover - parse_query only emits valid syntax
+        raise InvalidSearchQuery(f"cannot search for {query!r}: {e}") from e
+
+
+def _ranked_pages(conn, match: str, low: int, high: int, first: int) -> Iterator[list[tuple[int, float]]]:
+    """Matches best first (ties: newest first). The first page is a top-k (SQLite keeps only k
+    rows while FTS5 scores every match); if more are needed, one more statement continues after
+    the last row read and is read lazily, so nothing is ranked or joined twice for a page."""
+    scored = (f"SELECT rowid, bm25(articles_fts, {_BM25_ARGS}) AS score FROM articles_fts "
+              "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?")
+    page = conn.execute(f"{scored} ORDER BY score, rowid DESC LIMIT ?", [match, low, high, first]).fetchall()
+    yield page
+    if len(page) < first:
+        return
+    score, rowid = page[-1][1], page[-1][0]
+    cursor = conn.execute(
+        f"SELECT rowid, score FROM ({scored}) WHERE score > ? OR (score = ? AND rowid < ?) ORDER BY score, rowid DESC",
+        [match, low, high, score, score, rowid])
+    size = first
+    while page := cursor.fetchmany(size):
+        yield page
+        size = min(_MAX_PAGE, size * 2)
+
+
+def _newest_pages(conn, match: str, low: int, high: int, first: int) -> Iterator[list[tuple[int, float]]]:
+    """Matches in descending rowid (date) order, each page continuing below the last rowid read;
+    a page ends at a date key's end, so a page holds whole keys (see _by_date)."""
+    sql = (f"SELECT rowid, bm25(articles_fts, {_BM25_ARGS}) FROM articles_fts "
+           "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?")
+    size = first
+    while high >= low:
+        page = conn.execute(sql, [match, low, high, size]).fetchall()
+        if len(page) == size:  # complete the last key: its rows order among themselves
+            key = page[-1][0] >> SEQ_BITS
+            page += conn.execute(sql, [match, max(low, key << SEQ_BITS), page[-1][0] - 1, -1]).fetchall()
+        if not page:
+            return
+        yield page
+        if len(page) < size:
+            return
+        high = page[-1][0] - 1
+        size = min(_MAX_PAGE, size * 2)
+
+
+def _by_date(rows: list[tuple[int, dict]]) -> list[dict]:
+    """(rowid, row) pairs of whole date keys → exactly newest first, as `sort_date DESC, rank`
+    would order them: a key is a day, so within one the dates and then the ranks decide;
+    undated rows (key 0) by rank."""
+    rows = sorted(rows, key=lambda pair: pair[1]["rank"])
+    rows.sort(key=lambda pair: pair[1]["_sort"] or "", reverse=True)
+    rows.sort(key=lambda pair: pair[0] >> SEQ_BITS, reverse=True)
+    return [row for _, row in rows]
+
+
+def _one_per_cluster(hits: Iterator[dict], limit: int, offset: int) -> list[dict]:
     """Walk the ordered matches, keeping each cluster once (its earliest published match, at the
-    place of its best-ordered one), until `offset + limit` clusters are found."""
+    place of its best-ordered one), until `offset + limit` clusters are found. Matches are read
+    in growing batches; a batch read is always finished, so a later copy can still replace
+    a cluster's row with an earlier published one."""
     wanted = offset + limit
     chosen: dict[str, dict] = {}
     order: list[str] = []
-    skip, batch = 0, max(wanted * 3, 50)
+    batch = max(wanted * 3, 50)
     while len(order) < wanted:
-        rows = fetch(batch, skip)
+        rows = list(islice(hits, batch))
         for row in rows:
             cluster = row["cluster_id"] or row["id"]
             row["cluster_id"] = cluster
@@ -354,7 +506,6 @@ def _one_per_cluster(fetch, limit: int, offset: int) -> list[dict]:
                 chosen[cluster] = {**row, "rank": best["rank"]}
         if len(rows) < batch:
             break
-        skip += batch
         batch *= 2
     return [chosen[c] for c in order[offset:wanted]]
 

@@ -9,7 +9,9 @@ first and churn the full-text index.
 The FTS table `articles_fts` is contentless (the text lives once, in
 `articles`) and is kept in sync by triggers that call `ipnews_fts_text()`,
 a deterministic SQL function registered on every connection we open; see
-search.py for why the indexed text is not the stored text.
+search.py for why the indexed text is not the stored text. Its rowid is the
+article's date and seq (`articles.fts_rowid`), so FTS5 itself answers
+newest-first and date ranges; see docs/search.md.
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide
 from .derived import Derived, derive, fts_text, topics_json
 from .exceptions import StorageError
 from .normalize import iso_utc
-from .search import FTS_COLUMNS, INDEX_VERSION
+from .search import (
+    FACETS_COLUMN,
+    FTS_COLUMNS,
+    FTS_ROWID_SQL,
+    INDEX_VERSION,
+    RANK_FUNCTION,
+    facets_sql,
+)
 from .types import Article, FetchedArticle, FetchResult, Source
 from .urls import canonical_url
 
@@ -255,6 +264,60 @@ def m006_fingerprints(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX fingerprint_keys_article ON fingerprint_keys(article_id)")
 
 
+@migrations()
+def m007_fts_date_ordered_with_facets(db: sqlite_utils.Database) -> None:
+    """The FTS index keyed by date (rowid = date key << 32 | seq) with a facets column of filter
+    tokens, so newest-first, date ranges and office/language/source filters are answered by
+    FTS5 itself (issue #7; docs/search.md). The index is refilled by _check_index_version."""
+    for trigger in ("articles_fts_ai", "articles_fts_ad", "articles_fts_au"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute("DROP TABLE IF EXISTS articles_fts")
+    # A generated column, so Datasette's search (fts_pk) and our joins can name the FTS rowid.
+    db.execute(f"ALTER TABLE articles ADD COLUMN fts_rowid INTEGER GENERATED ALWAYS AS {FTS_ROWID_SQL} VIRTUAL")
+    db.execute("CREATE INDEX articles_fts_rowid ON articles(fts_rowid)")
+    _create_fts_v2(db)
+    db.execute(
+        "INSERT INTO archive_meta(key, value) VALUES ('index_version', '') "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+    )
+
+
+def _create_fts_v2(db: sqlite_utils.Database) -> None:
+    columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
+    db.execute(
+        f"CREATE VIRTUAL TABLE articles_fts USING fts5({columns}, content='', "
+        "tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    # `ORDER BY rank` on the table alone is FTS5's fast path; the facets column weighs 0.
+    db.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('rank', ?)", [RANK_FUNCTION])
+    values_new, values_old = fts_values("new."), fts_values("old.")
+    watched = ", ".join((*FTS_COLUMNS, "language", "sort_date", "office", "source_id"))
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
+        END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
+        END"""
+    )
+    # A new sort_date moves the row in the index: deleted at the old rowid, inserted at the new.
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_au AFTER UPDATE OF {watched} ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
+        END"""
+    )
+
+
+def fts_values(row: str = "") -> str:
+    """The indexed values of an article, in the FTS table's column order (`row`: "new.",
+    "old." or "" for a plain SELECT): the triggers and rebuild_index share it."""
+    texts = (f"ipnews_fts_text({row}{column}, {row}language)" for column in FTS_COLUMNS)
+    return ", ".join((*texts, facets_sql(row)))
+
+
 def _create_fts(db: sqlite_utils.Database) -> None:
     columns = ", ".join(FTS_COLUMNS)
     db.execute(
@@ -292,6 +355,10 @@ def _create_fts_triggers(db: sqlite_utils.Database, call: str) -> None:
     )
 
 _DIGITS = re.compile(r"\d+")
+
+
+def _sort_date(article: Article) -> str | None:
+    return article.published or article.site_published or article.updated
 
 
 def _only_numbers_changed(previous: dict[str, Any], current: dict[str, Any]) -> bool:
@@ -341,6 +408,26 @@ def register_index_function(conn: sqlite3.Connection, ready: dict[tuple[str, str
 
     conn.create_function("ipnews_fts_text", 1, ready_or_computed, deterministic=True)
     conn.create_function("ipnews_fts_text", 2, ready_or_computed, deterministic=True)
+
+
+def needs_upgrade(path: str | Path) -> bool:
+    """Whether an existing archive lacks migrations or its index is stale (an older ipnews wrote it)."""
+    if not Path(path).exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            db = sqlite_utils.Database(conn)
+            if not migrations.applied(db):
+                return False  # not an ipnews archive (or an empty file): never write ours into it
+            if migrations.pending(db):
+                return True
+            row = conn.execute("SELECT value FROM archive_meta WHERE key = 'index_version'").fetchone()
+            return not row or row[0] != INDEX_VERSION
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False  # not ours to fix here: the read-only open reports it
 
 
 @dataclass(frozen=True)
@@ -486,12 +573,13 @@ class Archive:
         self.rebuild_index()
 
     def rebuild_index(self) -> None:
-        """Re-index every article (after a change of index_text)."""
-        columns = ", ".join(FTS_COLUMNS)
-        values = ", ".join(f"ipnews_fts_text({c}, language)" for c in FTS_COLUMNS)
+        """Re-index every article (after a change of index_text or of the index's layout), with
+        the triggers' values; in rowid order, which FTS5 appends fastest."""
+        columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
         with self.write_transaction():
             self.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('delete-all')")
-            self.db.execute(f"INSERT INTO articles_fts(rowid, {columns}) SELECT seq, {values} FROM articles")
+            self.db.execute(f"INSERT INTO articles_fts(rowid, {columns}) "
+                            f"SELECT fts_rowid, {fts_values()} FROM articles ORDER BY fts_rowid")
             self.db.execute(
                 "INSERT INTO archive_meta(key, value) VALUES ('index_version', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -584,6 +672,9 @@ class Archive:
         transaction. ``record`` and ``state`` are None when re-parsing (no fetch happened)."""
         seen_at = iso_utc(now or datetime.now(timezone.utc))
         items = [a if isinstance(a, FetchedArticle) else FetchedArticle(a) for a in articles]
+        # Oldest first (undated first): new rows then get rising FTS rowids (day << 32 | seq), which
+        # FTS5 appends to its buffer; a smaller rowid after a larger one flushes it (~6× slower).
+        items.sort(key=lambda item: _sort_date(item.article) or "")
         new = changed = 0
         derived = [item.derived if isinstance(item.derived, Derived) else derive(item.article, self.host_aliases)
                    for item in items]
@@ -721,7 +812,7 @@ class Archive:
         row = {name: getattr(article, name, None) for name in ARTICLE_COLUMNS if hasattr(article, name)}
         row["url_canonical"] = url_key
         row["topics"] = topics_json(article.topics)
-        row["sort_date"] = article.published or article.site_published or article.updated
+        row["sort_date"] = _sort_date(article)
         row["fetch_id"] = fetch_id
         row["first_seen"] = seen_at
         row["last_seen"] = seen_at

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from .exceptions import AggregatorError
-from .search import BM25_WEIGHTS, FTS_COLUMNS
+from .search import SEQ_MASK
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
@@ -43,10 +43,6 @@ LICENSE_NOTE = (
 
 class WebUnavailable(AggregatorError):
     """Datasette is not installed, or the archive cannot be served."""
-
-
-def _weights() -> str:
-    return ", ".join(str(BM25_WEIGHTS[c]) for c in FTS_COLUMNS)
 
 
 # --- canned queries ------------------------------------------------------------------------------
@@ -74,18 +70,21 @@ order by office, sort_date desc
             "YYYY-MM-DD, both inclusive). The snippet marks the matched words **like this**."
         ),
         "params": ["q", "office", "since", "until"],
+        # The office is matched in the index (a facet token) and the dates as a range of
+        # rowids; the exact checks below keep the result what they say (docs/search.md).
         "sql": f"""\
 select
   a.seq, a.title, a.office, a.sort_date, a.language, a.source_org, a.url,
   ipnews_snippet(coalesce(a.summary, '') || ' ' || coalesce(a.body, ''), :q) as snippet,
-  round(bm25(articles_fts, {_weights()}), 4) as rank
+  round(articles_fts.rank, 4) as rank
 from articles_fts
-join articles a on a.seq = articles_fts.rowid
-where articles_fts match ipnews_fts_query(:q)
+join articles a on a.seq = articles_fts.rowid & {SEQ_MASK}
+where articles_fts match ipnews_fts_query(:q, :office)
+  and articles_fts.rowid between ipnews_fts_rowid_from(:since) and ipnews_fts_rowid_to(:until)
   and (:office = '' or a.office = :office collate nocase)
   and (:since = '' or a.sort_date >= :since)
   and (:until = '' or a.sort_date < date(:until, '+1 day'))
-order by bm25(articles_fts, {_weights()})
+order by articles_fts.rank
 limit 100
 """,
     },
@@ -118,7 +117,8 @@ order by consecutive_failures desc, office, id
 # --- tables --------------------------------------------------------------------------------------
 
 ARTICLE_COLUMNS = {
-    "seq": "Row number; the full-text index refers to articles by it.",
+    "seq": "Row number (stable: VACUUM keeps it).",
+    "fts_rowid": "The row's key in the full-text index: its day, then seq (newest = largest).",
     "id": "Stable article id.",
     "source_id": "The source the article was first archived from.",
     "office": "The office that published it (WIPO, EPO, CNIPA, JPO…).",
@@ -170,7 +170,7 @@ def _tables() -> dict[str, dict[str, Any]]:
             ),
             "label_column": "title",
             "fts_table": "articles_fts",
-            "fts_pk": "seq",
+            "fts_pk": "fts_rowid",
             # The ipnews plugin turns what was typed into the index's FTS5 expression.
             "searchmode": "raw",
             "sort_desc": "sort_date",
