@@ -22,18 +22,17 @@ from typing import Any
 from urllib.parse import urljoin
 
 import nh3
-from lxml import html as lxml_html
+from lxml import etree
 
 # Characters that hide or reorder text: zero-width, bidi marks, overrides and isolates, BOM,
 # and the soft hyphen (invisible, and it splits words for full-text search: "Patent\u00adamt").
-_INVISIBLE = dict.fromkeys(
-    map(
-        ord,
-        "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
-        "\u2066\u2067\u2068\u2069\u00ad",
-    ),
-    None,
+_INVISIBLE_CHARS = (
+    "\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
+    "\u2066\u2067\u2068\u2069\u00ad"
 )
+_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS), None)
+# The same as a pattern: one C scan instead of str.translate's per-character mapping lookups.
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLE_CHARS}]")
 # C0/C1 control characters except tab and newline, and lone UTF-16 surrogates (a JSON "\ud800"
 # escape decodes to one; it is not a character, and neither nh3 nor SQLite can encode it).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -71,14 +70,76 @@ _BLOCK_TAGS = {
 
 
 def clean_text(text: str | None) -> str:
-    """Normalize Unicode (NFC), drop invisible and control characters, fold runs of spaces."""
+    """Normalize Unicode (NFC), drop invisible and control characters, fold runs of spaces.
+
+    Lines of printable characters (the usual case) take a quick path: their only whitespace is
+    the space, and there is nothing to drop (invisible, control and surrogate characters and
+    every other space character are not printable).
+    """
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    if text.isascii():  # NFC already; printable unless it has a control character other than \n
+        raw = text.encode("ascii")
+        if len(raw.translate(None, _ASCII_CONTROLS)) != len(raw):
+            return _clean_text_full(text)
+        lines = text.split("\n")
+    else:
+        text = unicodedata.normalize("NFC", text)
+        lines = text.split("\n")
+        if not all(map(str.isprintable, lines)):
+            return _clean_text_full(text)
+    kept: list[str] = []
+    blank = False
+    for line in lines:
+        if "  " in line or line[:1] == " " or line[-1:] == " ":
+            line = " ".join(line.split())
+        if line:
+            if blank and kept:
+                kept.append("")
+            kept.append(line)
+            blank = False
+        else:
+            blank = True
+    return "\n".join(kept)
+
+
+def _clean_text_full(text: str) -> str:
+    """:func:`clean_text` for text with other characters than printable ones and newlines."""
+    if not text.isascii():
+        text = _INVISIBLE_RE.sub("", text)
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " "))
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+# The bytes _HTML_CONTROL matches in ASCII text: deleted with bytes.translate, which is faster.
+_HTML_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# The ASCII characters that are not printable, but for the newline.
+_ASCII_CONTROLS = bytes([*range(0x00, 0x0A), *range(0x0B, 0x20), 0x7F])
+
+
+def _fold_whitespace(text: str) -> str:
+    """``_WHITESPACE.sub(" ", text)``: str.split() knows the same whitespace as the pattern's \\s."""
+    if not text:
+        return text
+    folded = " ".join(text.split())
+    if not folded:
+        return " "
+    if text[0].isspace():
+        folded = " " + folded
+    if text[-1].isspace():
+        folded += " "
+    return folded
+
+
+def _drop_html_controls(markup: str) -> str:
+    """``_HTML_CONTROL.sub("", markup)``, quicker for ASCII markup without control characters."""
+    if markup.isascii():
+        raw = markup.encode("ascii")
+        kept = raw.translate(None, _HTML_CONTROL_BYTES)
+        return markup if len(kept) == len(raw) else kept.decode("ascii")
+    return _HTML_CONTROL.sub("", markup)
 
 
 def clean_line(text: str | None) -> str:
@@ -86,13 +147,53 @@ def clean_line(text: str | None) -> str:
     return " ".join(clean_text(text).split())
 
 
+_FULL_HTML = re.compile(r"^\s*<(?:html|!doctype)", re.IGNORECASE)
+# What lxml.html.tostring removes from libxml2's HTML output (include_meta_content_type=False).
+_META_CONTENT_TYPE = re.compile(r'<meta http-equiv="Content-Type"[^>]*>')
+
+
 def _parse_fragment(markup: str):
+    """``lxml.html.fragment_fromstring(markup, create_parent="div")``, as plain lxml elements.
+
+    The same steps as lxml.html (wrap in html/body unless the markup is a whole document,
+    move the body's children into a new div), without lxml.html's element classes: their
+    lookup calls back into Python for every element, the larger part of the cost.
+    """
     # A parser per call: lxml parsers must not be shared between threads, and parsing runs in workers.
-    parser = lxml_html.HTMLParser(huge_tree=True)
+    parser = etree.HTMLParser(huge_tree=True)
     try:
-        return lxml_html.fragment_fromstring(markup, create_parent="div", parser=parser)
+        document = markup if _FULL_HTML.match(markup) else f"<html><body>{markup}</body></html>"
+        doc = etree.fromstring(document, parser)
+        if doc is None or doc.tag != "html":
+            return None
+        bodies = [e for e in doc if e.tag == "body"]
+        if len(bodies) != 1:
+            return None
+        body = bodies[0]
+        root = etree.Element("div")
+        if body.text and body.text.strip():
+            root.text = body.text
+        root.extend(body)
+        return root
     except Exception:  # lxml raises several types on junk; junk has no text worth keeping
         return None
+
+
+def _drop_tree(el) -> None:
+    """lxml.html's ``drop_tree``: remove the element and its content, keep its tail."""
+    parent = el.getparent()
+    if el.tail:
+        previous = el.getprevious()
+        if previous is None:
+            parent.text = (parent.text or "") + el.tail
+        else:
+            previous.tail = (previous.tail or "") + el.tail
+    parent.remove(el)
+
+
+def _html_string(el) -> str:
+    """``lxml.html.tostring(el, encoding="unicode")`` for a plain lxml element."""
+    return _META_CONTENT_TYPE.sub("", etree.tostring(el, method="html", encoding="unicode"))
 
 
 class _TextBuilder:
@@ -143,12 +244,12 @@ def html_to_text(markup: str | None) -> str:
     if root is None:
         return clean_text(markup)
     for bad in root.xpath("//script|//style|//noscript|//template"):
-        bad.drop_tree()
+        _drop_tree(bad)
     out = _TextBuilder()
 
     def add(text: str | None, pre: bool) -> None:
         if text:
-            out.text(text if pre else _WHITESPACE.sub(" ", text))
+            out.text(text if pre else _fold_whitespace(text))
 
     # Depth-first with an explicit stack (the tree may be MAX_HTML_DEPTH deep, deeper than
     # Python's recursion limit): ("open", element, pre) enters an element, ("close", …) leaves it.
@@ -201,9 +302,7 @@ def absolutize_links(markup: str, base_url: str | None) -> str:
                 except ValueError:
                     el.set(attr, "")
     # root.text is decoded text: escape it again, or "&lt;b&gt;" would come back as a real tag.
-    inner = html.escape(root.text or "", quote=False) + "".join(
-        lxml_html.tostring(c, encoding="unicode") for c in root
-    )
+    inner = html.escape(root.text or "", quote=False) + "".join(_html_string(c) for c in root)
     return inner
 
 
@@ -212,7 +311,7 @@ def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
     if not markup:
         return ""
     # Through lxml first: it bounds the nesting nh3 has to walk (see the module docstring).
-    markup = absolutize_links(_HTML_CONTROL.sub("", markup), None)
+    markup = absolutize_links(_drop_html_controls(markup), None)
     cleaned = nh3.clean(
         markup,
         tags=ALLOWED_TAGS,
@@ -226,7 +325,9 @@ def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
         # Links are made absolute in nh3's output, not before: lxml and html5ever can disagree on
         # broken markup (where an element ends), but not on the clean HTML nh3 writes.
         cleaned = absolutize_links(cleaned, base_url)
-    return _HTML_CONTROL.sub("", cleaned.translate(_INVISIBLE)).strip()
+    if not cleaned.isascii():
+        cleaned = _INVISIBLE_RE.sub("", cleaned)
+    return _drop_html_controls(cleaned).strip()
 
 
 def normalize_language(tag: str | None) -> str | None:

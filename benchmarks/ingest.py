@@ -10,7 +10,9 @@ Three measurements, each in this process, on the same bytes the server sends:
   feed format and page kind;
 * ``store``: ``Archive.save_source_results`` alone, fed the parsed articles.
 
-    python -m benchmarks.ingest CORPUS.pickle [--kinds feed,page] [--profile out.txt]
+    python -m benchmarks.ingest CORPUS.pickle [--kinds feed,page] [--profile out.txt] [--parse-only]
+
+``--parse-only`` measures the parse stage alone (no pipeline, no store).
 
 ``--profile`` runs the parse and store stages (single-threaded, so every
 sample is seen) under pyinstrument and writes its text report.
@@ -139,13 +141,14 @@ def main() -> None:
     parser.add_argument("--kinds", default="feed,page")
     parser.add_argument("--profile", help="pyinstrument text report of the parse and store stages")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--parse-only", action="store_true", help="measure the parse stage alone")
     args = parser.parse_args()
     kinds = tuple(args.kinds.split(","))
     corpus = load(args.corpus)
     result: dict = {"kinds": kinds}
     with tempfile.TemporaryDirectory(dir=Path(args.corpus).parent) as tmp:
         tmpdir = Path(tmp)
-        if not args.skip_pipeline:
+        if not (args.skip_pipeline or args.parse_only):
             result["pipeline"] = run_pipeline(corpus, kinds, tmpdir)
         profiler = None
         if args.profile:
@@ -156,7 +159,8 @@ def main() -> None:
         started = time.perf_counter()
         parsed, timings = parse_all(corpus, kinds)
         parse_seconds = time.perf_counter() - started
-        store_seconds, stored = store_all(parsed, tmpdir / "store.db")
+        if not args.parse_only:
+            store_seconds, stored = store_all(parsed, tmpdir / "store.db")
         if profiler:
             profiler.stop()
             Path(args.profile).write_text(profiler.output_text(unicode=True, color=False), encoding="utf-8")
@@ -166,8 +170,9 @@ def main() -> None:
         "by_format": {k: {"seconds": s, "items": n, "items_per_second": n / s if s else 0.0}
                       for k, (s, n) in sorted(timings.items())},
     }
-    result["store"] = {"seconds": store_seconds, "items": items, "articles": stored,
-                       "items_per_second": items / store_seconds}
+    if not args.parse_only:
+        result["store"] = {"seconds": store_seconds, "items": items, "articles": stored,
+                           "items_per_second": items / store_seconds}
     result["peak_rss_bytes"] = peak_rss_bytes()
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
