@@ -1,3 +1,4 @@
 from aggregator.cli import main
 
-main()
+if __name__ == "__main__":  # parse workers are spawned: they must not run the CLI again
+    main()

@@ -108,9 +108,17 @@ class ParsePool:
     async def run(self, job: Callable[..., Any], *args: Any) -> Any:
         if self.workers <= 0:
             return await asyncio.to_thread(job, *args)
-        executor = self._pool()
         try:
-            return await asyncio.wrap_future(executor.submit(job, *args))
+            executor = self._pool()
+            future = executor.submit(job, *args)
+        except (OSError, RuntimeError) as e:  # no processes here (a sandbox, a script without a main guard)
+            log.warning("cannot start parse worker processes (%s); parsing in threads instead",
+                        str(e).strip().splitlines()[0])
+            self.close()
+            self.workers = 0
+            return await asyncio.to_thread(job, *args)
+        try:
+            return await asyncio.wrap_future(future)
         except concurrent.futures.process.BrokenProcessPool:
             if self._executor is executor:
                 log.warning("a parse worker died; starting new ones")
