@@ -51,7 +51,9 @@ FTS_CALL = "ipnews_fts_text({row}.{column}, {row}.language)"
 
 DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
 MAX_KEY_POSTINGS = 50  # a lookup key shared by more representatives than this is ignored
-MAX_CLUSTER_CANDIDATES = 64  # earliest first: many near-identical items must not cost O(n²)
+# Candidates are the representatives sharing the most lookup keys with the new text (a copy
+# shares most of its 16, an unrelated text one or two); scored earliest first.
+MAX_CLUSTER_CANDIDATES = 16
 VOLATILE_STREAK = 3  # changed on this many polls in a row: the article is volatile
 VOLATILE_REVISION_GAP = 24 * 3600  # a volatile article keeps at most one revision a day
 REVISION_FIELDS = ("title", "published", "site_published", "source_org", "topics", "language", "summary", "body")
@@ -761,40 +763,46 @@ class Archive:
 
         def full() -> Derived:  # the worker skipped an item it took for unchanged
             return derived if derived.complete else derive(article, self.host_aliases)
+
         item_key = article.guid or url_key
-        row = self.db.execute(
+        execute = self.db.conn.execute  # hot path: sqlite3 directly, not through sqlite-utils
+        row = execute(
             "SELECT article_id FROM article_sources WHERE source_id = ? AND item_key = ?",
             [source.id, item_key],
         ).fetchone()
         article_id = row[0] if row else None
         if article_id is None:
             # Another source may have archived the same page already: one article, two sources.
-            other = self.db.execute(
+            other = execute(
                 "SELECT id FROM articles WHERE url_canonical = ? AND source_id != ? ORDER BY seq LIMIT 1",
                 [url_key, source.id],
             ).fetchone()
             article_id = other[0] if other else None
         if article_id is None:
             # A leftover article with this id (e.g. its source link was lost) is reused, not duplicated.
-            exists = self.db.execute("SELECT 1 FROM articles WHERE id = ?", [article.id]).fetchone()
+            exists = execute("SELECT 1 FROM articles WHERE id = ?", [article.id]).fetchone()
             article_id = article.id
             if not exists:
-                self._insert_article(article, url_key, fetch_id, seen_at, snapshot())
+                # The cluster is decided first, so the row is written once, cluster and all.
+                fp = full().fingerprint
+                match = self._closest(article_id, fp) if fp is not None else None
+                self._insert_article(article, url_key, fetch_id, seen_at, snapshot(), match)
                 self._link_source(source.id, item_key, article_id, article.url, seen_at)
-                self._cluster(article_id, full().fingerprint, joining=True)
+                if fp is not None:
+                    self._store_fingerprint(article_id, fp, representative=match is None)
                 return "new", article_id
         self._link_source(source.id, item_key, article_id, article.url, seen_at)
-        current = self.db.execute(
+        current = execute(
             "SELECT source_id, content_hash, extraction, change_streak, last_revised FROM articles WHERE id = ?",
             [article_id],
         ).fetchone()
         home_source, stored_hash, stored_extraction, streak, last_revised = current
         takes_over = home_source != source.id and stored_extraction == "feed" and article.extraction != "feed"
         if home_source != source.id and not takes_over:
-            self.db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen_at, article_id])
+            execute("UPDATE articles SET last_seen = ? WHERE id = ?", [seen_at, article_id])
             return "same", article_id
         if stored_hash == article.content_hash:
-            self.db.execute(
+            execute(
                 "UPDATE articles SET last_seen = ?, change_streak = 0 WHERE id = ? AND "
                 "(last_seen IS NOT ? OR change_streak != 0)",
                 [seen_at, article_id, seen_at],
@@ -819,13 +827,15 @@ class Archive:
         return row
 
     def _insert_article(self, article: Article, url_key: str, fetch_id: int | None, seen_at: str,
-                        snapshot_id: int | None) -> None:
+                        snapshot_id: int | None, match: tuple[str, float] | None = None) -> None:
         row = self._article_row(article, url_key, fetch_id, seen_at)
-        row["cluster_id"] = article.id
+        row["cluster_id"] = match[0] if match else article.id
+        if match:
+            row["cluster_similarity"] = match[1]
         row["snapshot_id"] = snapshot_id
         columns = ", ".join(row)
         params = ", ".join(f":{c}" for c in row)
-        self.db.execute(f"INSERT INTO articles ({columns}) VALUES ({params})", row)
+        self.db.conn.execute(f"INSERT INTO articles ({columns}) VALUES ({params})", row)
 
     def _revise_article(
         self,
@@ -882,49 +892,68 @@ class Archive:
     # --- near-duplicate clusters -----------------------------------------------------------
 
     def _cluster(self, article_id: str, fp: Fingerprint | None, *, joining: bool) -> None:
-        """Store the article's fingerprint and, if `joining`, put it in the cluster of its
-        closest earlier near-duplicate (earliest published first on a tie). Only an article
-        that stands for its cluster (the first member, or one alone) gets lookup keys."""
-        self.db.execute("DELETE FROM fingerprint_keys WHERE article_id = ?", [article_id])
+        """After a revision: store the new fingerprint and, if `joining`, put the article in the
+        cluster of its closest earlier near-duplicate (see :meth:`_closest`)."""
+        self.db.conn.execute("DELETE FROM fingerprint_keys WHERE article_id = ?", [article_id])
         if fp is None:
-            self.db.execute("DELETE FROM article_fingerprints WHERE article_id = ?", [article_id])
+            self.db.conn.execute("DELETE FROM article_fingerprints WHERE article_id = ?", [article_id])
             return
-        self.db.execute(
+        match = self._closest(article_id, fp) if joining else None
+        if match is not None:
+            self.db.conn.execute("UPDATE articles SET cluster_id = ?, cluster_similarity = ? WHERE id = ?",
+                                 [match[0], match[1], article_id])
+            representative = False
+        elif joining:
+            representative = True
+        else:
+            representative = not self.db.conn.execute(
+                "SELECT cluster_id != id FROM articles WHERE id = ?", [article_id]).fetchone()[0]
+        self._store_fingerprint(article_id, fp, representative=representative)
+
+    def _closest(self, article_id: str, fp: Fingerprint) -> tuple[str, float] | None:
+        """(cluster id, similarity) of the closest earlier near-duplicate, earliest published
+        first on a tie; None if there is none. The one extra candidate allowed for is the
+        article itself (a revision), which is left out."""
+        keys = candidate_keys(fp)
+        values = ", ".join("(?)" for _ in keys)
+        # A key that many articles share is a common phrase, not evidence of a copy: skipping
+        # such keys keeps the candidate set from growing with the archive. Postings are counted
+        # only up to the limit, so a very common key costs no more than a rare one.
+        rows = self.db.conn.execute(
+            f"""WITH wanted(key) AS (VALUES {values}),
+                usable AS (
+                    SELECT key FROM wanted WHERE (
+                        SELECT count(*) FROM (SELECT 1 FROM fingerprint_keys k WHERE k.key = wanted.key
+                                              LIMIT ? + 1)) <= ?),
+                nearest AS (
+                    SELECT article_id FROM fingerprint_keys WHERE key IN (SELECT key FROM usable)
+                    GROUP BY article_id ORDER BY count(*) DESC, article_id LIMIT ?)
+                SELECT a.id, a.cluster_id, f.fingerprint FROM articles a
+                JOIN article_fingerprints f ON f.article_id = a.id
+                WHERE a.id IN (SELECT article_id FROM nearest) AND a.id != ? AND f.version = ?
+                ORDER BY a.sort_date IS NULL, a.sort_date, a.seq""",
+            [*keys, MAX_KEY_POSTINGS, MAX_KEY_POSTINGS, MAX_CLUSTER_CANDIDATES + 1, article_id, FINGERPRINT_VERSION],
+        ).fetchall()
+        # Each cluster is represented by its earliest member: many copies cost one comparison.
+        representatives: dict[str, tuple[str, bytes]] = {}
+        for cid, cluster, blob in rows:
+            representatives.setdefault(cluster or cid, (cid, blob))
+        assignment = decide(article_id, fp, ((cid, cluster, Fingerprint.from_bytes(blob))
+                                             for cluster, (cid, blob) in representatives.items()))
+        if assignment.matched_id is None:
+            return None
+        return assignment.cluster_id, assignment.similarity
+
+    def _store_fingerprint(self, article_id: str, fp: Fingerprint, *, representative: bool) -> None:
+        """Keep the fingerprint; only an article that stands for its cluster (the first member,
+        or one alone) gets lookup keys, so copies cost O(1) each."""
+        self.db.conn.execute(
             "INSERT INTO article_fingerprints (article_id, version, fingerprint) VALUES (?, ?, ?) "
             "ON CONFLICT(article_id) DO UPDATE SET version = excluded.version, fingerprint = excluded.fingerprint",
-            [article_id, FINGERPRINT_VERSION, fp.to_bytes()],
-        )
-        keys = candidate_keys(fp)
-        if joining:
-            placeholders = ", ".join("?" for _ in keys)
-            # A key that many articles share is a common phrase, not evidence of a copy: skipping
-            # such keys keeps the candidate set from growing with the archive.
-            rows = self.db.execute(
-                f"""WITH usable AS (
-                        SELECT key FROM fingerprint_keys WHERE key IN ({placeholders})
-                        GROUP BY key HAVING count(*) <= ?)
-                    SELECT a.id, a.cluster_id, f.fingerprint FROM articles a
-                    JOIN article_fingerprints f ON f.article_id = a.id
-                    WHERE a.id IN (SELECT article_id FROM fingerprint_keys WHERE key IN (SELECT key FROM usable))
-                      AND a.id != ? AND f.version = ?
-                    ORDER BY a.sort_date IS NULL, a.sort_date, a.seq
-                    LIMIT ?""",
-                [*keys, MAX_KEY_POSTINGS, article_id, FINGERPRINT_VERSION, MAX_CLUSTER_CANDIDATES],
-            ).fetchall()
-            # Each cluster is represented by its earliest member: many copies cost one comparison.
-            representatives: dict[str, tuple[str, bytes]] = {}
-            for cid, cluster, blob in rows:
-                representatives.setdefault(cluster or cid, (cid, blob))
-            assignment = decide(article_id, fp, ((cid, cluster, Fingerprint.from_bytes(blob))
-                                                 for cluster, (cid, blob) in representatives.items()))
-            if assignment.matched_id is not None:
-                self.db.execute("UPDATE articles SET cluster_id = ?, cluster_similarity = ? WHERE id = ?",
-                                [assignment.cluster_id, assignment.similarity, article_id])
-                return  # a member: only representatives are looked up, so copies cost O(1) each
-        elif self.db.execute("SELECT cluster_id != id FROM articles WHERE id = ?", [article_id]).fetchone()[0]:
-            return
-        self.db.conn.executemany("INSERT INTO fingerprint_keys (key, article_id) VALUES (?, ?)",
-                                 [(key, article_id) for key in keys])
+            [article_id, FINGERPRINT_VERSION, fp.to_bytes()])
+        if representative:
+            self.db.conn.executemany("INSERT INTO fingerprint_keys (key, article_id) VALUES (?, ?)",
+                                     [(key, article_id) for key in candidate_keys(fp)])
 
     # --- backfill cursor ------------------------------------------------------------------
 
