@@ -267,11 +267,17 @@ def _read_line(line: str, next_line: str | None) -> tuple[dict[str, str], bool] 
     text = clean_line(line)
     if not text or len(text) > MAX_LABEL_LINE_CHARS:
         return None
-    matches = []
-    for m in _LABELS.finditer(text):
-        at_start = not text[: m.start()].strip(_EDGE_PUNCT)
-        if m["colon"] or at_start:
-            matches.append(m)
+    if ":" in text or "：" in text:
+        matches = []
+        for m in _LABELS.finditer(text):
+            at_start = not text[: m.start()].strip(_EDGE_PUNCT)
+            if m["colon"] or at_start:
+                matches.append(m)
+    else:
+        # Without a colon only a label at the start of the line counts, and no label starts with
+        # edge punctuation: one match at the first other character instead of a scan of the line.
+        first = _LABELS.match(text, len(text) - len(text.lstrip(_EDGE_PUNCT)))
+        matches = [first] if first is not None else []
     if not matches:
         return None
 

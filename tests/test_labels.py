@@ -231,3 +231,22 @@ def test_never_raises(lines: list[str]) -> None:
     assert len(rest) <= len(lines)
     for line in lines:
         is_furniture(line)
+
+
+def test_no_label_starts_with_edge_punctuation() -> None:
+    # _read_line matches a colon-less line's label only after its leading edge punctuation.
+    from aggregator.labels import _EDGE_PUNCT
+
+    labels = [label for by in FIELD_LABELS.values() for ls in by.values() for label in ls]
+    assert not [label for label in labels if label[0] in _EDGE_PUNCT]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="Date Published on Stand 发布时间日期 Source 来源 -|[]（）·,2021-05-03 xé", max_size=40))
+def test_colonless_lines_match_only_at_the_start(text: str) -> None:
+    """The one-position match of a line without a colon finds what a scan of the line keeps."""
+    from aggregator.labels import _EDGE_PUNCT, _LABELS
+
+    scanned = [m.span() for m in _LABELS.finditer(text) if m["colon"] or not text[: m.start()].strip(_EDGE_PUNCT)]
+    first = _LABELS.match(text, len(text) - len(text.lstrip(_EDGE_PUNCT)))
+    assert scanned == ([first.span()] if first else [])

@@ -379,3 +379,54 @@ def test_choose_language_order() -> None:
     assert choose_language(None, "jpn", german) == "ja"
     assert choose_language(None, "", german) == "de"
     assert choose_language(None, "x", "") is None
+
+
+TRICKY_MARKUP = (
+    '<!DOCTYPE html><html lang="en"><head><meta charset="iso-8859-1">'
+    '<meta http-equiv="Content-Type" content="text/html; charset=gbk"><style>a>b&c</style>'
+    '<script type="application/ld+json">{"datePublished": "2021-05-03"}</script></head><body>'
+    "<header>site</header><nav>menu</nav><!-- note & more -->"
+    "<main><header><h1>Title &amp; more</h1></header><div role=\"navigation\">crumbs</div>"
+    "<div ROLE=\"search\">find</div><div role=\"Search\">kept: case matters</div>"
+    "<article><header>kept header</header><noscript><p>n</p><script>x</script></noscript>"
+    "<p a='x\"y' b=\"x'y&lt;\" c=\"both'&quot;\" class=\"a  b\" hidden>x &amp; <b>&lt;</b><br><img src=x>"
+    "<![CDATA[zz]]><?pi x?><script>if(a<b&&c>d){}</script><template><p>t</p></template>"
+    "<o:p>op</o:p><svg><rect/></svg><FORM><input></FORM><iframe></iframe></p></article></main>"
+    "<footer>foot</footer></body></html>"
+)
+
+
+def test_markup_is_what_bs4_writes() -> None:
+    from bs4 import Tag
+
+    from aggregator.sources.page import _markup, _soup
+
+    soup = _soup(TRICKY_MARKUP)
+    for el in [soup, *(t for t in soup.descendants if isinstance(t, Tag))]:
+        assert _markup(el) == str(el)
+
+
+def test_noise_walk_removes_what_the_selectors_remove() -> None:
+    from bs4 import Comment
+
+    from aggregator.sources.page import HEADER_KEEP_INSIDE, NOISE_SELECTORS, _remove_noise, _soup
+
+    source = Source(id="t", office="T", name="t", kind="page", url="https://office.example/", interval=3600,
+                    article=ArticleRecipe(remove=(".a", "b")))
+    expected = _soup(TRICKY_MARKUP)
+    for comment in expected.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+    for el in expected.select(", ".join(NOISE_SELECTORS)):
+        el.decompose()
+    for el in expected.find_all("header"):
+        if not any(parent.name in HEADER_KEEP_INSIDE for parent in el.parents):
+            el.decompose()
+    for el in expected.select('[role="navigation"], [role="search"]'):
+        el.decompose()
+    for selector in (".a", "b"):
+        for el in expected.select(selector):
+            el.decompose()
+    soup = _soup(TRICKY_MARKUP)
+    _remove_noise(soup, source.article, source, "https://office.example/a")
+    assert str(soup) == str(expected)
+    assert "kept: case matters" in str(soup) and "kept header" in str(soup) and "crumbs" not in str(soup)

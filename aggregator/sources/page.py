@@ -39,13 +39,15 @@ import json
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
+import soupsieve
 from bs4 import BeautifulSoup, Comment, Tag
+from bs4.element import AttributeValueWithCharsetSubstitution, PreformattedString
 
 from ..dates import ParsedDate, date_from_url, find_date, parse_date
 from ..encoding import decode_document
@@ -83,6 +85,8 @@ class ListPage:
 NOISE_SELECTORS = ("script", "style", "noscript", "template", "nav", "footer", "iframe", "form", "svg")
 # <header> is noise at page level only; an <article>'s own header holds its title and date.
 HEADER_KEEP_INSIDE = ("article", "main")
+# [role="…"] landmarks that are never article content.
+NOISE_ROLES = ("navigation", "search")
 
 # <meta name|property|itemprop> keys, lower-cased, in order of preference.
 META_TITLE = ("og:title", "articletitle")
@@ -119,8 +123,19 @@ MAX_HTML_DEPTH = 250
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 _TITLE_KEY = re.compile(r"[\W_]+")
+_LD_JSON = re.compile(r"ld\+json", re.IGNORECASE)
 _BLOCK = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "section", "article",
           "blockquote", "dl", "dt", "dd", "tr", "td", "th", "figure", "pre", "header", "br", "hr"}
+
+_NOISE_NAMES = frozenset(NOISE_SELECTORS)
+# Elements whose text bs4 writes without entities (its HTML formatters' cdata_containing_tags).
+_CDATA_TAGS = frozenset(("script", "style"))
+# Selectors without pseudo-classes, sibling combinators, escapes or quoted strings: whether an
+# element matches depends only on the element and its ancestors, so removing other elements does
+# not change it, and joining them with ", " selects the union of what each selects.
+_ORDER_FREE = re.compile(r"[^:+~|\\\"'()]+")
+# soupsieve compares HTML tag and attribute names lower-casing ASCII letters only.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 T = TypeVar("T")
 
@@ -181,6 +196,71 @@ def _flatten_deep(root: Tag, limit: int) -> None:
         el.replace_with(" " + el.get_text(" ") + " ")
 
 
+def _quoted(value: str) -> str:
+    """bs4's ``quoted_attribute_value``."""
+    if '"' not in value:
+        return '"' + value + '"'
+    if "'" not in value:
+        return "'" + value + "'"
+    return '"' + value.replace('"', "&quot;") + '"'
+
+
+def _escape(text: str) -> str:
+    """bs4's ``substitute_xml``: &, < and > as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _start_tag(el: Tag, name: str) -> str:
+    parts = ["<", name]
+    for key, value in sorted(el.attrs.items()):  # keys are distinct: ordered as bs4 orders (key, value) pairs
+        parts.append(" ")
+        parts.append(str(key))
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            value = " ".join(value)
+        elif not isinstance(value, str):
+            value = str(value)
+        elif isinstance(value, AttributeValueWithCharsetSubstitution):
+            value = value.substitute_encoding("utf-8")
+        parts.append("=")
+        parts.append(_quoted(_escape(value)))
+    return "".join(parts)
+
+
+def _markup(root: Tag) -> str:
+    """``str(root)`` (bs4's ``decode()`` with the "minimal" formatter) in one loop over the tree,
+    without bs4's per-node event and formatter calls: the markup is written several times per page."""
+    if root._is_xml:
+        return str(root)
+    out: list[str] = []
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if type(node) is str:  # a closing tag
+            out.append(node)
+        elif isinstance(node, Tag):
+            name = node.prefix + ":" + node.name if node.prefix else node.name
+            contents = node.contents
+            if not contents and node.can_be_empty_element is True:
+                if not node.hidden:
+                    out.append(_start_tag(node, name) + "/>")
+                continue
+            if node.hidden:
+                stack.append("")
+            else:
+                out.append(_start_tag(node, name) + ">")
+                stack.append("</" + name + ">")
+            stack.extend(reversed(contents))
+        elif isinstance(node, PreformattedString):
+            out.append(node.PREFIX + node + node.SUFFIX)
+        else:
+            parent = node.parent
+            text = node if parent is not None and parent.name in _CDATA_TAGS else _escape(node)
+            out.append(node.PREFIX + text + node.SUFFIX)
+    return "".join(out)
+
+
 def _select(root: Any, selector: str, what: str, source: Source, url: str) -> list[Tag]:
     try:
         return list(root.select(selector))
@@ -191,12 +271,14 @@ def _select(root: Any, selector: str, what: str, source: Source, url: str) -> li
 def _select_one(root: Any, selector: str | None, what: str, source: Source, url: str) -> Tag | None:
     if not selector:
         return None
-    found = _select(root, selector, what, source, url)
-    return found[0] if found else None
+    try:
+        return root.select_one(selector)  # stops at the first match, unlike select()
+    except Exception as e:  # soupsieve raises SelectorSyntaxError and friends
+        raise _error(f"invalid {what} selector {selector!r}: {e}", source, url) from e
 
 
-def _base_url(soup: BeautifulSoup, url: str) -> str:
-    base = soup.find("base", href=True)
+def _base_url(base: Any, url: str) -> str:
+    """``url`` resolved against the page's first ``<base href>`` element, if any."""
     if isinstance(base, Tag):
         href = str(base.get("href") or "").strip()
         if href:
@@ -300,7 +382,7 @@ def _parse_list_page(content: bytes, headers: Mapping[str, str] | None, source: 
     if recipe is None or not recipe.item:
         raise _error("source has no list recipe (list.item)", source, url)
     soup = _soup(_decode(content, headers, source, url))
-    base = _base_url(soup, url)
+    base = _base_url(soup.find("base", href=True), url)
     read_date = _date_parser(source)
 
     entries: list[ListEntry] = []
@@ -353,10 +435,46 @@ def _parse_list_page(content: bytes, headers: Mapping[str, str] | None, source: 
 # --------------------------------------------------------------------------- article pages: metadata
 
 
-def _meta(soup: BeautifulSoup) -> dict[str, str]:
+@dataclass
+class _HeadElements:
+    """What the metadata readers need, gathered in one walk of the tree (before the noise goes):
+    the same elements as ``find("base", href=True)``, ``find_all("meta")``,
+    ``find_all("script", type=_LD_JSON)``, ``find("html")`` and ``find("title")``."""
+
+    base: Tag | None = None
+    metas: list[Tag] = field(default_factory=list)
+    ld_scripts: list[Tag] = field(default_factory=list)
+    html: Tag | None = None
+    title: Tag | None = None
+
+
+def _head_elements(soup: BeautifulSoup) -> _HeadElements:
+    found = _HeadElements()
+    for el in soup.descendants:
+        if not isinstance(el, Tag):
+            continue
+        name = el.name
+        if name == "meta":
+            found.metas.append(el)
+        elif name == "script":
+            kind = el.get("type")
+            if isinstance(kind, str) and _LD_JSON.search(kind):
+                found.ld_scripts.append(el)
+        elif name == "base":
+            if found.base is None and el.get("href") is not None:
+                found.base = el
+        elif name == "html":
+            if found.html is None:
+                found.html = el
+        elif name == "title" and found.title is None:
+            found.title = el
+    return found
+
+
+def _meta(elements: list[Tag]) -> dict[str, str]:
     """<meta> values by lower-cased name / property / itemprop (first one wins)."""
     found: dict[str, str] = {}
-    for el in soup.find_all("meta"):
+    for el in elements:
         key = el.get("name") or el.get("property") or el.get("itemprop") or el.get("http-equiv")
         value = el.get("content")
         if key and value and str(value).strip():
@@ -374,10 +492,10 @@ def _walk_json(node: Any) -> Iterator[dict[str, Any]]:
             yield from _walk_json(value)
 
 
-def _json_ld(soup: BeautifulSoup) -> dict[str, str]:
+def _json_ld(scripts: list[Tag]) -> dict[str, str]:
     """datePublished / dateModified / inLanguage from JSON-LD blocks (first value of each)."""
     found: dict[str, str] = {}
-    for script in soup.find_all("script", type=re.compile(r"ld\+json", re.IGNORECASE)):
+    for script in scripts:
         try:
             data = json.loads(script.string or script.get_text() or "")
         except (ValueError, TypeError):
@@ -390,8 +508,7 @@ def _json_ld(soup: BeautifulSoup) -> dict[str, str]:
     return found
 
 
-def _html_lang(soup: BeautifulSoup, meta: dict[str, str]) -> str | None:
-    root = soup.find("html")
+def _html_lang(root: Tag | None, meta: dict[str, str]) -> str | None:
     if isinstance(root, Tag):
         for attr in ("lang", "xml:lang"):
             value = root.get(attr)
@@ -400,20 +517,73 @@ def _html_lang(soup: BeautifulSoup, meta: dict[str, str]) -> str | None:
     return meta.get("content-language") or meta.get("language")
 
 
+def _role(el: Tag) -> str | None:
+    """The ``role`` attribute as soupsieve's ``[role=…]`` reads it (name in any ASCII case, lists joined)."""
+    for key, value in el.attrs.items():
+        if key == "role" or key.translate(_ASCII_LOWER) == "role":
+            return value if isinstance(value, str) else " ".join(str(v) for v in value)
+    return None
+
+
+def _is_noise(el: Tag, in_article: bool) -> bool:
+    name = el.name
+    if name in _NOISE_NAMES or name.translate(_ASCII_LOWER) in _NOISE_NAMES:
+        return True
+    if name == "header" and not in_article:
+        return True
+    return bool(el.attrs) and _role(el) in NOISE_ROLES
+
+
+def _compiles(selector: str) -> bool:
+    try:
+        soupsieve.compile(selector)  # soupsieve caches compiled selectors
+    except Exception:
+        return False
+    return True
+
+
 def _remove_noise(soup: BeautifulSoup, recipe: ArticleRecipe | None, source: Source, url: str) -> None:
-    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        comment.extract()
-    for el in soup.select(", ".join(NOISE_SELECTORS)):
-        el.decompose()
-    for el in soup.find_all("header"):
-        if not any(parent.name in HEADER_KEEP_INSIDE for parent in el.parents):
-            el.decompose()
-    for el in soup.select('[role="navigation"], [role="search"]'):
-        el.decompose()
-    if recipe:
-        for selector in recipe.remove:
-            for el in _select(soup, selector, "article.remove", source, url):
+    """Drop comments, noise elements, page-level headers and navigation / search landmarks, then the
+    recipe's ``remove`` selectors.
+
+    The generic part is one walk of the tree: what it removes is decided by each node and its
+    ancestors alone, so removing it all at once leaves the tree that removing it step by step does
+    (``NOISE_SELECTORS``, ``<header>`` outside ``HEADER_KEEP_INSIDE``, ``[role=navigation|search]``),
+    without matching every element against each CSS selector.
+    """
+    doomed: list[Any] = []
+    stack: list[tuple[Tag, bool]] = [(soup, False)]
+    while stack:
+        parent, in_article = stack.pop()
+        for child in parent.contents:
+            if isinstance(child, Tag):
+                if _is_noise(child, in_article):
+                    doomed.append(child)
+                else:
+                    stack.append((child, in_article or child.name in HEADER_KEEP_INSIDE))
+            elif isinstance(child, Comment):
+                doomed.append(child)
+    for node in doomed:
+        if isinstance(node, Tag):
+            node.decompose()
+        else:
+            node.extract()
+    if not recipe or not recipe.remove:
+        return
+    selectors = recipe.remove
+    if len(selectors) > 1 and all(_ORDER_FREE.fullmatch(selector) and _compiles(selector) for selector in selectors):
+        # What these select does not change as other elements go: one select for them all.
+        try:
+            found = soup.select(", ".join(selectors))
+        except Exception:  # one of them is invalid: the loop below names it
+            pass
+        else:
+            selectors = ()
+            for el in found:
                 el.decompose()
+    for selector in selectors:
+        for el in _select(soup, selector, "article.remove", source, url):
+            el.decompose()
 
 
 def _day_in_zone(parsed: ParsedDate, zone: str | None) -> date:
@@ -560,7 +730,7 @@ def _fallback_text(markup: str, url: str) -> str | None:
 def _page_lines(root: Tag | None) -> list[str]:
     if root is None:
         return []
-    text = html_to_text(str(root))
+    text = html_to_text(_markup(root))
     return [line for line in text.split("\n") if line.strip()]
 
 
@@ -604,18 +774,18 @@ def _parse_article_page(
 ) -> Article:
     recipe = source.article
     soup = _soup(_decode(content, headers, source, url))
-    base = _base_url(soup, url)
+    head = _head_elements(soup)
+    base = _base_url(head.base, url)
     read_date = _date_parser(source)
 
     def read_exact(text: str | None) -> ParsedDate | None:
         return parse_date(text, timezone=source.timezone, date_order=source.date_order, roc_years=source.roc_years)
 
     # Metadata that lives in <head> and <script>, read before the noise goes.
-    meta = _meta(soup)
-    ld = _json_ld(soup)
-    html_lang = _html_lang(soup, meta)
-    doc_title_el = soup.find("title")
-    doc_title = _text(doc_title_el if isinstance(doc_title_el, Tag) else None)
+    meta = _meta(head.metas)
+    ld = _json_ld(head.ld_scripts)
+    html_lang = _html_lang(head.html, meta)
+    doc_title = _text(head.title)
 
     _remove_noise(soup, recipe, source, url)
     page_root = soup.body if isinstance(soup.body, Tag) else soup
@@ -638,19 +808,19 @@ def _parse_article_page(
     body_el = _select_one(soup, recipe.body, "article.body", source, url) if recipe and recipe.body else None
     if body_el is not None:
         extraction = "selectors"
-        raw_lines = html_to_text(str(body_el)).split("\n")
+        raw_lines = html_to_text(_markup(body_el)).split("\n")
     else:
         extraction = "fallback"
-        extracted = _fallback_text(str(soup), url)
+        extracted = _fallback_text(_markup(soup), url)
         if extracted is None:
-            extracted = html_to_text(str(page_root))
+            extracted = html_to_text(_markup(page_root))
         raw_lines = clean_text(extracted).split("\n")
     body_lines, body_fields = _clean_body_lines(raw_lines, title)
     body = "\n".join(body_lines).strip()
     body_html = ""
     if body_el is not None:
         _prune_element(body_el, title)
-        body_html = sanitize_html(str(body_el), base)
+        body_html = sanitize_html(_markup(body_el), base)
     elif body:
         body_html = sanitize_html("".join(f"<p>{html.escape(line)}</p>" for line in body_lines if line.strip()), base)
 
