@@ -25,7 +25,7 @@ How two fingerprints compare (:func:`score`)::
                    each shingle that contains a number counting NUMBER_WEIGHT times
     duplicate      overlap >= THRESHOLD
 
-Both are computed with few interpreted steps (shingles summed in big-integer lanes,
+Both are computed with few interpreted steps (shingles summed as numpy uint64 arrays,
 comparisons as set operations): docs/dedup.md ("How it is made fast") explains how, and
 tests/test_cluster.py checks them against the definitions written as plain loops.
 
@@ -73,13 +73,13 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-import sys
 import unicodedata
-from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import compress
+from types import ModuleType
 
 __all__ = [
     "FINGERPRINT_VERSION",
@@ -161,27 +161,52 @@ class _TokenHashes(dict[str, int]):
         return h
 
 
-class _TokenLanes(dict[str, bytes]):
-    """Raw token -> ``_token(raw) * factor mod 2**64`` as one 12-byte little-endian lane (see _values)."""
-
-    def __init__(self, factor: int) -> None:
-        super().__init__()
-        self.factor = factor
+class _TokenWords(dict[str, bytes]):
+    """Raw token -> :func:`_token` as 8 little-endian bytes, to be joined and read by numpy (see _sketch)."""
 
     def __missing__(self, raw: str) -> bytes:
-        lane = self[raw] = (_HASHES[raw] * self.factor & _MASK).to_bytes(_LANE, "little")
-        return lane
+        word = self[raw] = _HASHES[raw].to_bytes(8, "little")
+        return word
 
 
 # Filled on demand, so a lookup never fails, even while another thread empties them.
 _HASHES = _TokenHashes()
-_LANES = (_TokenLanes(_A2), _TokenLanes(_A), _TokenLanes(1))
-_LANE = 12  # bytes per value in _values: 64 bits and room for the carries of a 3-term sum
-_NUMBER_LANE = (1).to_bytes(_LANE, "little")  # selects bit 0 (the number bit) of each lane
-_TOP_LANE = (_EVEN32 << 32).to_bytes(_LANE, "little")  # selects bits 33..63 of each lane
+_WORDS = _TokenWords()
+_TABLES = (_HASHES, _WORDS)
 _ODD = (1).__and__  # h -> h & 1, the number bit, as a C function for map()
 _BIT0 = bytes(i & 1 for i in range(256))  # a translate() table: byte -> its bit 0
-_U32 = next(code for code in "IL" if array(code).itemsize == 4)
+
+
+@lru_cache(maxsize=1)
+def _numpy() -> ModuleType:
+    """numpy, imported on the first fingerprint (the CLI's other commands do without it)."""
+    import numpy
+
+    return numpy
+
+
+# Tokenising Latin-1 text (most of the archive): the same tokens as _WORD.findall, by C string
+# methods. In Latin-1 a token is a run of letters/digits (currency signs aside), so turning every
+# other character into a space leaves the tokens separated by spaces.
+_LATIN1_TOKENS = bytes(i if chr(i).isalnum() else 32 for i in range(256))
+_LATIN1_CURRENCY = tuple(chr(i).encode("latin-1") for i in range(256) if re.fullmatch(f"[{_CURRENCY}]", chr(i)))
+# _THOUSANDS can only match where a digit, a separator and a digit follow each other: looked for
+# on the bytes with digits mapped to "0" and separators to "," (Latin-1 has no other \d).
+_DIGIT_SEP = bytes(48 if chr(i).isdecimal() else 44 if chr(i) in ",.' \u00a0" else 120 for i in range(256))
+
+
+def _latin1_tokens(text: str) -> list[str] | None:
+    """_WORD's tokens of case-folded Latin-1 text (thousands separators removed); None for other text."""
+    try:
+        data = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    if b"0,0" in data.translate(_DIGIT_SEP):
+        text = _THOUSANDS.sub(r"\1", text)
+        data = text.encode("latin-1")
+    if any(sign in data for sign in _LATIN1_CURRENCY):
+        return _WORD.findall(text)
+    return data.translate(_LATIN1_TOKENS).decode("latin-1").split()
 
 
 def _raw_tokens(text: str) -> tuple[list[str], int]:
@@ -203,7 +228,8 @@ def _raw_tokens(text: str) -> tuple[list[str], int]:
             return out, cjk
     else:
         text = text.casefold()
-    return _WORD.findall(_THOUSANDS.sub(r"\1", text)), 0
+    tokens = _latin1_tokens(text)
+    return (_WORD.findall(_THOUSANDS.sub(r"\1", text)) if tokens is None else tokens), 0
 
 
 def _tokens(text: str) -> tuple[list[int], int]:
@@ -212,30 +238,30 @@ def _tokens(text: str) -> tuple[list[int], int]:
     return list(map(_HASHES.__getitem__, raw)), cjk
 
 
-def _values(raw: list[str]) -> set[int]:
-    """The distinct 32-bit sketch values of the shingles of these tokens.
+def _sketch(raw: list[str], k: int) -> tuple[tuple[int, ...], int]:
+    """The k smallest distinct 32-bit sketch values of the shingles of these tokens, ascending,
+    and how many distinct values there are.
 
-    The same numbers as :func:`_shingles` followed by ``(h >> 32) & _EVEN | h & 1``, but
-    with a constant number of interpreted steps per text instead of a dozen per shingle.
-    Each token's ``a * _A2``, ``b * _A`` and ``c`` terms are looked up as 12-byte lanes and
-    joined into three big integers, token i in lane i. One addition of the three, shifted
-    by one and two lanes, sums every shingle at once (a lane has room for the carries,
-    and the bits above 64 are dropped by reading only bits 33..63 back). The number bit
-    of a shingle is the OR of its tokens' bit 0, computed the same way.
+    The same numbers as :func:`_shingles` followed by ``(h >> 32) & _EVEN32 | h & 1``, sorted,
+    but as a constant number of numpy operations per text instead of a dozen interpreted steps
+    per shingle: the token hashes are joined into one array of 64-bit words, where the wrapping
+    arithmetic of ``uint64`` is the polynomial mod 2**64, and the distinct values are read off
+    the sorted array.
     """
-    n = len(raw)
-    if n < SHINGLE:
-        return {(s >> 32) & _EVEN | s & _NUMBER_BIT for s in _shingles(list(map(_HASHES.__getitem__, raw)))}
-    first, second, third = (int.from_bytes(b"".join(map(table.__getitem__, raw)), "little") for table in _LANES)
-    step = 8 * _LANE
-    sums = first + (second >> step) + (third >> 2 * step)
-    numbers = (third & int.from_bytes(_NUMBER_LANE * n, "little")) << 32
-    numbers |= (numbers >> step) | (numbers >> 2 * step)
-    lanes = array(_U32)
-    lanes.frombytes((sums & int.from_bytes(_TOP_LANE * n, "little") | numbers).to_bytes(_LANE * n, "little"))
-    if sys.byteorder == "big":
-        lanes.byteswap()
-    return set(lanes[1 : 3 * (n - 2) : 3])  # bits 32..63 of the first n - 2 lanes
+    if len(raw) < SHINGLE:
+        values = sorted({(s >> 32) & _EVEN32 | s & _NUMBER_BIT for s in _shingles(list(map(_HASHES.__getitem__, raw)))})
+        return tuple(values[:k]), len(values)
+    np = _numpy()
+    t = np.frombuffer(b"".join(map(_WORDS.__getitem__, raw)), dtype="<u8")
+    a, b, c = t[:-2], t[1:-1], t[2:]
+    sums = a * np.uint64(_A2) + b * np.uint64(_A) + c  # mod 2**64
+    values = ((sums >> np.uint64(32)) & np.uint64(_EVEN32) | (a | b | c) & np.uint64(_NUMBER_BIT)).astype(np.uint32)
+    values.sort()
+    distinct = np.empty(len(values), dtype=bool)
+    distinct[0] = True
+    np.not_equal(values[1:], values[:-1], out=distinct[1:])
+    values = values[distinct]
+    return tuple(values[:k].tolist()), len(values)
 
 
 def _shingles(t: list[int]) -> set[int]:
@@ -254,18 +280,6 @@ def _shingles(t: list[int]) -> set[int]:
 def shingles(text: str) -> set[int]:
     """The text's shingles as 64-bit hashes (bit 0 set when the shingle contains a number)."""
     return _shingles(_tokens(text)[0])
-
-
-def _bottom(values: set[int], k: int) -> list[int]:
-    """The k smallest values, sorted, without sorting all of them when there are many."""
-    n = len(values)
-    if n > 2 * k:
-        cut = (_MASK >> 32) // n * 2 * k  # about 2k values expected below this
-        low = list(filter(cut.__ge__, values))
-        if len(low) >= k:
-            low.sort()
-            return low[:k]
-    return sorted(values)[:k]
 
 
 @dataclass(frozen=True)
@@ -337,13 +351,13 @@ class Fingerprint:
 def fingerprint(text: str) -> Fingerprint | None:
     """Sketch a text, or None when it is too short to judge (see MIN_WORDS)."""
     if len(_HASHES) > _TOKEN_CACHE_SIZE:
-        for table in (_HASHES, *_LANES):
+        for table in _TABLES:
             table.clear()
     tokens, cjk = _raw_tokens(text)
     if len(tokens) - cjk / 2 < MIN_WORDS:
         return None
-    values = _values(tokens)
-    return Fingerprint(tuple(_bottom(values, SKETCH_SIZE)), len(values), len(tokens))
+    hashes, size = _sketch(tokens, SKETCH_SIZE)
+    return Fingerprint(hashes, size, len(tokens))
 
 
 def _cut(a: Fingerprint, b: Fingerprint) -> int:

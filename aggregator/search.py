@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from itertools import islice
+from operator import add
+from typing import Any
 
 from .exceptions import InvalidSearchQuery
 
@@ -73,14 +75,88 @@ def _is_chinese(text: str, language: str | None) -> bool:
 
 def index_text(text: str | None, language: str | None = None) -> str:
     """The text as written into the FTS index: CJK runs as space-separated bigrams; Chinese
-    text folded to simplified characters (Japanese kanji are left as they are)."""
+    text folded to simplified characters (Japanese kanji are left as they are).
+
+    Each CJK run becomes `` {its bigrams} `` (a run of one character stays as it is), the rest
+    of the text is unchanged.
+    """
     if not text:
         return ""
-    if text.isascii() or not _HAS_CJK.search(text):  # isascii: a C scan, ~50× the regex's speed
+    if text.isascii() or not _may_have_cjk(text):  # isascii: a C scan, ~50× the regex's speed
         return text
     if _HAN.search(text) and _is_chinese(text, language):
         text = fold_chinese(text)
-    return _CJK_RUN.sub(lambda m: f" {_bigrams(m.group(0))} ", text)
+    if len(text) < _SHORT_TEXT:
+        return _bigram_runs(text)
+    return _bigram_chars(text)
+
+
+def _may_have_cjk(text: str) -> bool:
+    try:
+        text.encode("latin-1")  # a copy for Latin-1 text (de, fr, es), so quicker than the regex
+    except UnicodeEncodeError:
+        return _HAS_CJK.search(text) is not None
+    return False
+
+
+# index_text's two ways of writing the bigrams, with the same result. _CJK_RUN.sub with a function
+# costs a Python call per run (Korean has a run per word); these cost a few C calls per run, or a
+# constant number of numpy operations per text, which is quicker from about a hundred characters on.
+_SHORT_TEXT = 128
+_CJK_SPLIT = re.compile(f"([{_CJK_CLASS}]+)")
+
+
+def _bigram_runs(text: str) -> str:
+    """The runs split out: [other, run, other, …, other] joined by spaces puts one on each side of a run."""
+    pieces = _CJK_SPLIT.split(text)
+    pieces[1::2] = [" ".join(map(add, run, run[1:])) or run for run in pieces[1::2]]
+    return " ".join(pieces)
+
+
+def _class_bounds(char_class: str) -> list[int]:
+    """A regex character class of single characters and ranges -> ascending [first, last + 1, …]."""
+    bounds: list[int] = []
+    i = 0
+    while i < len(char_class):
+        if i + 2 < len(char_class) and char_class[i + 1] == "-":
+            bounds += [ord(char_class[i]), ord(char_class[i + 2]) + 1]
+            i += 3
+        else:
+            bounds += [ord(char_class[i]), ord(char_class[i]) + 1]
+            i += 1
+    return bounds
+
+
+@lru_cache(maxsize=1)
+def _cjk_bounds() -> Any:
+    import numpy
+
+    return numpy.array(_class_bounds(_CJK_CLASS), dtype=numpy.uint32)
+
+
+def _bigram_chars(text: str) -> str:
+    """The same text as _bigram_runs, written per character with numpy, from the code points.
+
+    Seen per character, a run's bigrams (abcd -> ab bc cd) repeat each character with CJK on both
+    sides after a space (a b_b c_c d); a space goes before a run's first character and after its last.
+    """
+    import numpy as np
+
+    chars = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    cjk = (np.searchsorted(_cjk_bounds(), chars, side="right") & 1).astype(bool)  # inside a [first, last + 1)
+    before = np.zeros(len(chars), dtype=bool)
+    before[1:] = cjk[:-1]
+    after = np.zeros(len(chars), dtype=bool)
+    after[:-1] = cjk[1:]
+    first = cjk & ~before
+    inner = cjk & before & after
+    widths = 1 + first.view(np.uint8) + (cjk & ~after).view(np.uint8) + 2 * inner.view(np.uint8)
+    ends = np.cumsum(widths, dtype=np.int64)
+    out = np.full(int(ends[-1]), ord(" "), dtype="<u4")
+    at = ends - widths + first  # where each character itself goes
+    out[at] = chars
+    out[at[inner] + 2] = chars[inner]  # its repetition, after a space
+    return out.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 # --- query parsing -------------------------------------------------------------------------------

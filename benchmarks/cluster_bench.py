@@ -60,7 +60,7 @@ def load_committed(ref: str, directory: str) -> ModuleType:
 def clear_token_cache(module: ModuleType) -> None:
     if hasattr(module._token, "cache_clear"):  # up to the lru_cache version
         module._token.cache_clear()
-    for table in (getattr(module, "_HASHES", None), *getattr(module, "_LANES", ())):
+    for table in (getattr(module, "_HASHES", None), getattr(module, "_WORDS", None), *getattr(module, "_LANES", ())):
         if table is not None:
             table.clear()
 
