@@ -30,7 +30,7 @@ from .types import Article, FetchedArticle, FetchResult, Source
 log = logging.getLogger("ipnews")
 
 SNAPSHOT_LEVEL = 6  # zlib level of raw snapshots: they are written once and kept for years
-POOL_MIN_SOURCES = 8  # fewer sources than this: worker start-up (~1 s) costs more than it saves
+POOL_MIN_SOURCES = 32  # fewer sources than this: worker start-up (~1 s) costs more than it saves
 
 
 @dataclass(frozen=True)
