@@ -118,8 +118,11 @@ def test_sigkill_at_twenty_moments_then_the_next_run_completes_the_archive(tmp_p
     inside one, or while the next pages are fetched.
     """
     rng = random.Random(SEED)
-    with LoopbackServer(latency=0.02) as server:
-        config = write_config(tmp_path / "feeds.yaml", serve(server), defaults={"per_host": 2})
+    # One request at a time, 80 ms each: sources finish one by one, so the writer commits them one
+    # by one. Saves that arrive together share one commit (a savepoint each), which would leave
+    # too few moments between commits for the kills to land on.
+    with LoopbackServer(latency=0.08) as server:
+        config = write_config(tmp_path / "feeds.yaml", serve(server), defaults={"per_host": 1})
         whole = expected_per_source()
         total = sum(whole.values())
         plan: list[tuple[int | None, float]] = [(None, rng.uniform(0.05, 0.5)) for _ in range(2)]
