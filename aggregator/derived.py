@@ -43,13 +43,14 @@ class Derived:
     complete: bool = True  # False: only url_key, for an item the archive holds unchanged
 
 
-def derive(article: Article, host_aliases: Mapping[str, str] | None = None) -> Derived:
-    """The canonical URL key, the fingerprint and the index text of every FTS column."""
+def derive(article: Article, host_aliases: Mapping[str, str] | None = None, *, url_key: str | None = None) -> Derived:
+    """The canonical URL key (``url_key`` if the caller has it already), the fingerprint and the
+    index text of every FTS column."""
     values = {"title": article.title, "summary": article.summary, "body": article.body,
               "topics": topics_json(article.topics), "source_org": article.source_org}
     index = tuple((values[c], article.language, fts_text(values[c], article.language))
                   for c in FTS_COLUMNS if isinstance(values.get(c), str))
-    return Derived(canonical_url(article.url, host_aliases=dict(host_aliases or {})),
+    return Derived(url_key or canonical_url(article.url, host_aliases=host_aliases),
                    fingerprint(fingerprint_text(article)), index)
 
 
@@ -61,10 +62,10 @@ def derive_unless_known(article: Article, host_aliases: Mapping[str, str] | None
     another source, so this one cannot change it). A re-polled feed repeats most of its
     items; fingerprinting and indexing them again would be wasted work.
     """
-    url_key = canonical_url(article.url, host_aliases=dict(host_aliases or {}))
+    url_key = canonical_url(article.url, host_aliases=host_aliases)
     stored = known.get(article.guid or url_key)
     if stored is not None and stored in ("*", article.content_hash):
         return Derived(url_key, complete=False)
-    return derive(article, host_aliases)
+    return derive(article, host_aliases, url_key=url_key)
 
 

@@ -243,6 +243,10 @@ class ArchiveWriter:
     def _run(future: concurrent.futures.Future, call: Callable[[], Any]) -> None:
         if not future.set_running_or_notify_cancel():
             return  # its poll was cancelled before its turn: nothing written
+        ArchiveWriter._settle(future, call)
+
+    @staticmethod
+    def _settle(future: concurrent.futures.Future, call: Callable[[], Any]) -> None:
         try:
             future.set_result(call())
         except BaseException as e:
@@ -251,11 +255,7 @@ class ArchiveWriter:
     def _run_group(self, group: list) -> None:
         live = [(future, call) for _, future, call in group if future.set_running_or_notify_cancel()]
         if len(live) == 1:
-            future, call = live[0]
-            try:
-                future.set_result(call())
-            except BaseException as e:
-                future.set_exception(e)
+            self._settle(*live[0])
             return
         outcomes: list[tuple[bool, Any]] = []
         try:

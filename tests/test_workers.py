@@ -124,7 +124,10 @@ def test_group_commit_keeps_each_save_whole(tmp_path):
     from aggregator.pipeline import ArchiveWriter
 
     with Archive(tmp_path / "a.db") as archive:
+        shared: list[bool] = []  # whether each save ran inside a transaction opened before it
+
         def write(key: str, fail: bool = False) -> str:
+            shared.append(archive.db.conn.in_transaction)
             with archive.write_transaction():
                 archive.db.execute("INSERT INTO archive_meta(key, value) VALUES (?, 'x')", [key])
                 if fail:
@@ -145,6 +148,7 @@ def test_group_commit_keeps_each_save_whole(tmp_path):
     assert isinstance(results[3], RuntimeError)
     assert results[1:3] + results[4:] == ["k0", "k1", "k3", "k4"]
     assert keys == {"k0", "k1", "k3", "k4"}
+    assert shared == [True] * 5  # the five saves queued behind the blocker and shared one commit
 
 
 def test_a_repolled_feed_derives_only_its_new_and_changed_items():
