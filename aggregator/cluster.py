@@ -403,6 +403,15 @@ def overlap(a: Fingerprint, b: Fingerprint, number_weight: int = NUMBER_WEIGHT) 
     return (len(found) + extra * numbered) / total
 
 
+def too_different_in_length(fp: Fingerprint, stored: bytes) -> bool:
+    """The length guard of :func:`score` against a stored fingerprint, read from its header
+    alone: candidates it rules out need not be decoded (their score would be 0.0)."""
+    if len(stored) < _HEADER.size:
+        return False  # let from_bytes say what is wrong with it
+    length = _HEADER.unpack_from(stored)[2]
+    return max(fp.length, length) / max(1, min(fp.length, length)) > MAX_LENGTH_RATIO
+
+
 def length_ratio(a: Fingerprint, b: Fingerprint) -> float:
     return max(a.length, b.length) / max(1, min(a.length, b.length))
 

@@ -31,7 +31,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide
+from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide, too_different_in_length
 from .derived import Derived, derive, fts_text, topics_json
 from .exceptions import StorageError
 from .normalize import iso_utc
@@ -49,6 +49,7 @@ from .urls import canonical_url
 migrations = Migrations("ipnews")
 FTS_CALL = "ipnews_fts_text({row}.{column}, {row}.language)"
 
+CACHE_KIB = 32 * 1024  # the write connection's page cache
 DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
 MAX_KEY_POSTINGS = 50  # a lookup key shared by more representatives than this is ignored
 # Candidates are the representatives sharing the most lookup keys with the new text (a copy
@@ -313,6 +314,67 @@ def _create_fts_v2(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m009_fts_deferred_indexing(db: sqlite_utils.Database) -> None:
+    """Let ipnews's own writes index new articles at commit, in rowid order (issue #7).
+
+    FTS5 flushes its pending terms to a new segment whenever a row arrives with a smaller
+    rowid than the last one, and at every savepoint. A poll inserts articles of many dates,
+    one savepoint per source, so nearly every row cost a flush. The triggers now ask
+    `ipnews_fts_later(seq, op)` first: on an ipnews write connection it notes the row and
+    says "later" (see Archive._flush_fts); on any other connection (Datasette) it says "now"
+    and the trigger indexes at once, as before."""
+    _create_fts_triggers_v3(db)
+
+
+def _create_fts_triggers_v3(db: sqlite_utils.Database) -> None:
+    for trigger in ("articles_fts_ai", "articles_fts_ad", "articles_fts_au"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
+    values_new, values_old = fts_values("new."), fts_values("old.")
+    watched = ", ".join((*FTS_COLUMNS, "language", "sort_date", "office", "source_id"))
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles
+            WHEN ipnews_fts_later(new.seq, 'insert') = 0 BEGIN
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
+        END"""
+    )
+    # A row still waiting to be indexed is not in the index yet: nothing to delete or update
+    # there (its final values are indexed at commit).
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles
+            WHEN ipnews_fts_later(old.seq, 'delete') = 0 BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
+        END"""
+    )
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_au AFTER UPDATE OF {watched} ON articles
+            WHEN ipnews_fts_later(old.seq, 'update') = 0 BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
+            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
+        END"""
+    )
+
+
+@migrations()
+def m010_fingerprint_keys_clustered(db: sqlite_utils.Database) -> None:
+    """Lookup keys clustered by key (issue #7): a candidate lookup reads one run of the table
+    instead of an index entry plus a table row per posting."""
+    db.execute(
+        """
+        CREATE TABLE fingerprint_keys_new (
+            key INTEGER NOT NULL,
+            article_id TEXT NOT NULL,
+            PRIMARY KEY (key, article_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("INSERT OR IGNORE INTO fingerprint_keys_new (key, article_id) SELECT key, article_id FROM fingerprint_keys")
+    db.execute("DROP TABLE fingerprint_keys")
+    db.execute("ALTER TABLE fingerprint_keys_new RENAME TO fingerprint_keys")
+    db.execute("CREATE INDEX fingerprint_keys_article ON fingerprint_keys(article_id)")
+
+
 def fts_values(row: str = "") -> str:
     """The indexed values of an article, in the FTS table's column order (`row`: "new.",
     "old." or "" for a plain SELECT): the triggers and rebuild_index share it."""
@@ -392,6 +454,10 @@ class Snapshot:
     context: Any
 
 
+def _index_now(seq: Any, op: Any) -> int:
+    return 0
+
+
 def register_index_function(conn: sqlite3.Connection, ready: dict[tuple[str, str | None], str] | None = None) -> None:
     """`ipnews_fts_text(text[, language])`, which the archive's FTS triggers call: every
     connection that writes articles needs it (ours, and Datasette's through our plugin).
@@ -399,6 +465,8 @@ def register_index_function(conn: sqlite3.Connection, ready: dict[tuple[str, str
     ``ready`` maps (text, language) to its index text computed beforehand (by a parse
     worker, see :func:`derive`): the trigger then costs a dict lookup, not the CJK work.
     """
+    # Connections other than an ipnews writer index at once (see m009_fts_deferred_indexing).
+    conn.create_function("ipnews_fts_later", 2, _index_now)
     if ready is None:
         conn.create_function("ipnews_fts_text", 1, fts_text, deterministic=True)
         conn.create_function("ipnews_fts_text", 2, fts_text, deterministic=True)
@@ -480,6 +548,7 @@ class Archive:
         self.host_aliases: dict[str, str] = {}  # old host → current host (from feeds.yaml)
         self._ready_index: dict[tuple[str, str | None], str] = {}  # see register_index_function
         self._savepoints = 0
+        self._index_later: set[int] | None = None  # articles (seq) to index at commit; None: index now
         try:
             if readonly:
                 if not self.path.exists():
@@ -491,11 +560,16 @@ class Archive:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
             register_index_function(conn, self._ready_index)
+            if not readonly:
+                conn.create_function("ipnews_fts_later", 2, self._index_later_or_now)
             self.db = sqlite_utils.Database(conn)
             self.db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
                 self.db.execute("PRAGMA journal_mode = WAL")
                 self.db.execute("PRAGMA synchronous = NORMAL")
+                # A group commit writes tens of MB; with SQLite's 2 MB default the cache spills
+                # dirty pages to the WAL mid-transaction and reads them back (issue #7).
+                self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 self.db.execute("PRAGMA foreign_keys = ON")
                 if migrations.pending(self.db):
                     # Under the write lock, so two first runs cannot both create the schema.
@@ -530,16 +604,51 @@ class Archive:
             return
         try:
             self.db.conn.execute("BEGIN IMMEDIATE")
+            self._index_later = set()
             try:
                 yield
+                self._flush_index()
             except BaseException:
                 if self.db.conn.in_transaction:
                     self.db.conn.rollback()
                 raise
             else:
                 self.db.conn.commit()
+            finally:
+                self._index_later = None
+                self._ready_index.clear()
         except sqlite3.DatabaseError as e:  # a full disk, a read-only file, a locked or corrupt archive
             raise StorageError(f"{self.path}: cannot write to the archive: {e}") from e
+
+    def _index_later_or_now(self, seq: int, op: str) -> int:
+        """`ipnews_fts_later()` on our write connection: 1 when the FTS trigger should leave
+        the row to :meth:`_flush_index`, 0 to index now (outside a transaction of ours, or a
+        row indexed before this transaction began)."""
+        later = self._index_later
+        if later is None:
+            return 0
+        if op == "insert":
+            later.add(seq)
+            return 1
+        if seq in later:
+            if op == "delete":
+                later.discard(seq)
+            return 1
+        return 0
+
+    def _flush_index(self) -> None:
+        """Index the articles this transaction inserted, in rowid order: FTS5 then appends to
+        one pending segment instead of flushing one per out-of-order row or per savepoint.
+        Rows rolled back to a savepoint are simply not found."""
+        later, self._index_later = self._index_later, None
+        if not later:
+            return
+        columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
+        self.db.conn.execute(
+            f"INSERT INTO articles_fts(rowid, {columns}) SELECT fts_rowid, {fts_values()} FROM articles "
+            "WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY fts_rowid",
+            [json.dumps(sorted(later))],
+        )
 
     def _savepoint(self) -> Iterator[None]:
         self._savepoints += 1
@@ -717,8 +826,6 @@ class Archive:
                     self._prune_snapshots(touched, keep_snapshots)
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{self.path}: cannot write {source.id}'s results: {e}") from e
-        finally:
-            self._ready_index.clear()
         return SaveResult(seen=len(items), new=new, changed=changed)
 
     def record_failure(self, record: FetchRecord, state: SourceState) -> None:
@@ -919,6 +1026,9 @@ class Archive:
         # A key that many articles share is a common phrase, not evidence of a copy: skipping
         # such keys keeps the candidate set from growing with the archive. Postings are counted
         # only up to the limit, so a very common key costs no more than a rare one.
+        # Only a cluster's representative has keys, and its cluster is itself (see
+        # _store_fingerprint), so the candidates' rows are read up to sort_date only: the
+        # columns added later (cluster_id) sit behind the body, on overflow pages.
         rows = self.db.conn.execute(
             f"""WITH wanted(key) AS (VALUES {values}),
                 usable AS (
@@ -928,18 +1038,15 @@ class Archive:
                 nearest AS (
                     SELECT article_id FROM fingerprint_keys WHERE key IN (SELECT key FROM usable)
                     GROUP BY article_id ORDER BY count(*) DESC, article_id LIMIT ?)
-                SELECT a.id, a.cluster_id, f.fingerprint FROM articles a
+                SELECT a.id, f.fingerprint FROM articles a
                 JOIN article_fingerprints f ON f.article_id = a.id
                 WHERE a.id IN (SELECT article_id FROM nearest) AND a.id != ? AND f.version = ?
                 ORDER BY a.sort_date IS NULL, a.sort_date, a.seq""",
             [*keys, MAX_KEY_POSTINGS, MAX_KEY_POSTINGS, MAX_CLUSTER_CANDIDATES + 1, article_id, FINGERPRINT_VERSION],
         ).fetchall()
-        # Each cluster is represented by its earliest member: many copies cost one comparison.
-        representatives: dict[str, tuple[str, bytes]] = {}
-        for cid, cluster, blob in rows:
-            representatives.setdefault(cluster or cid, (cid, blob))
-        assignment = decide(article_id, fp, ((cid, cluster, Fingerprint.from_bytes(blob))
-                                             for cluster, (cid, blob) in representatives.items()))
+        # The length guard reads the blob's header: a candidate it rules out is never decoded.
+        assignment = decide(article_id, fp, ((cid, cid, Fingerprint.from_bytes(blob)) for cid, blob in rows
+                                             if not too_different_in_length(fp, blob)))
         if assignment.matched_id is None:
             return None
         return assignment.cluster_id, assignment.similarity
@@ -952,7 +1059,7 @@ class Archive:
             "ON CONFLICT(article_id) DO UPDATE SET version = excluded.version, fingerprint = excluded.fingerprint",
             [article_id, FINGERPRINT_VERSION, fp.to_bytes()])
         if representative:
-            self.db.conn.executemany("INSERT INTO fingerprint_keys (key, article_id) VALUES (?, ?)",
+            self.db.conn.executemany("INSERT OR IGNORE INTO fingerprint_keys (key, article_id) VALUES (?, ?)",
                                      [(key, article_id) for key in candidate_keys(fp)])
 
     # --- backfill cursor ------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""ipnews's own writes index new articles at commit, in rowid order (issue #7): the index must
+come out exactly as if every trigger had indexed at once, whatever the transaction did."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from aggregator.store import Archive, register_index_function
+
+COLUMNS = ("id, source_id, office, url, url_canonical, title, published, sort_date, language, body, "
+           "content_hash, extraction, parser_version, first_seen, last_seen, cluster_id")
+
+
+def fts_rows(db) -> list[tuple]:
+    """Every (term, rowid, column, offset) in the index: two equal lists mean two equal indexes."""
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_instances USING fts5vocab(main, articles_fts, instance)")
+    return db.execute("SELECT term, doc, col, offset FROM temp.fts_instances ORDER BY 1, 2, 3, 4").fetchall()
+
+
+def insert(db, n: int, day: str | None, title: str, body: str = "unitary patent court fees") -> None:
+    db.execute(
+        f"INSERT INTO articles ({COLUMNS}) VALUES (?, 'epo', 'EPO', ?, ?, ?, ?, ?, 'en', ?, 'h', 'feed', '1', "
+        "'2026-01-01', '2026-01-01', ?)",
+        [f"a{n}", f"https://x/{n}", f"https://x/{n}", title, day, day, body, f"a{n}"],
+    )
+
+
+@pytest.fixture
+def archive(tmp_path):
+    archive = Archive(tmp_path / "a.db")
+    archive.db.execute("INSERT INTO sources (id, office, kind, url) VALUES ('epo', 'EPO', 'feed', 'https://x/rss')")
+    with archive.write_transaction():  # indexed by an earlier transaction
+        insert(archive.db, 1, "2024-01-05", "madrid protocol")
+        insert(archive.db, 2, "2023-02-01", "design fees")
+        insert(archive.db, 3, None, "undated notice")
+    yield archive
+    archive.close()
+
+
+def test_a_transaction_of_every_kind_of_change_leaves_the_index_a_rebuild_would_make(archive):
+    db = archive.db
+    with archive.write_transaction():
+        insert(db, 10, "2025-03-01", "new later")
+        insert(db, 11, "2019-07-07", "new earlier")  # a smaller rowid after a larger one
+        with pytest.raises(RuntimeError), archive.write_transaction():  # a savepoint rolled back
+            insert(db, 12, "2020-01-01", "rolled back")
+            raise RuntimeError("this source failed")
+        insert(db, 13, "2018-01-01", "reuses the rolled-back seq")
+        with archive.write_transaction():
+            insert(db, 14, "2021-01-01", "pending then revised")
+            db.execute("UPDATE articles SET title = 'revised title', sort_date = '2017-01-01' WHERE id = 'a14'")
+            insert(db, 15, "2022-01-01", "pending then deleted")
+            db.execute("DELETE FROM articles WHERE id = 'a15'")
+        db.execute("UPDATE articles SET title = 'indexed before, revised now' WHERE id = 'a1'")
+        db.execute("DELETE FROM articles WHERE id = 'a2'")
+        assert db.execute("SELECT count(*) FROM articles_fts_docsize").fetchone()[0] == 2  # nothing new yet
+    got = fts_rows(db)
+    archive.rebuild_index()
+    assert got == fts_rows(db)
+    ids = {r[0] for r in db.execute("SELECT id FROM articles")}
+    assert ids == {"a1", "a3", "a10", "a11", "a13", "a14"}
+    assert db.execute("SELECT count(*) FROM articles_fts_docsize").fetchone()[0] == 6
+    assert db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'revised'").fetchone()[0] == 2
+
+
+def test_a_failed_transaction_indexes_nothing_and_the_next_one_is_unaffected(archive):
+    db = archive.db
+    before = fts_rows(db)
+    with pytest.raises(RuntimeError), archive.write_transaction():
+        insert(db, 20, "2025-01-01", "never committed")
+        raise RuntimeError("boom")
+    assert fts_rows(db) == before
+    with archive.write_transaction():
+        insert(db, 21, "2025-01-02", "committed")
+    got = fts_rows(db)
+    archive.rebuild_index()
+    assert got == fts_rows(db)
+
+
+def test_writes_outside_our_transactions_and_other_connections_index_at_once(archive):
+    db = archive.db
+    insert(db, 30, "2025-05-05", "autocommit write")  # no transaction of ours: the trigger indexes
+    assert db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'autocommit'").fetchone()[0] == 1
+    other = sqlite3.connect(str(archive.path), isolation_level=None)  # e.g. Datasette through our plugin
+    register_index_function(other)
+    other.execute("BEGIN IMMEDIATE")
+    insert(other, 31, "2025-05-06", "another connection")
+    assert other.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'another'").fetchone()[0] == 1
+    other.execute("COMMIT")
+    other.close()
+    got = fts_rows(db)
+    archive.rebuild_index()
+    assert got == fts_rows(db)
