@@ -41,6 +41,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
@@ -261,9 +262,41 @@ def _markup(root: Tag) -> str:
     return "".join(out)
 
 
+# The namespaces bs4 gives soupsieve for every document its lxml HTML builder makes.
+_BS4_NAMESPACES = {"xml": "http://www.w3.org/XML/1998/namespace"}
+
+
+@lru_cache(maxsize=256)
+def _compiled(selector: str) -> soupsieve.SoupSieve:
+    """The selector ``Tag.select`` would compile, built once: bs4 and soupsieve redo the namespace
+    and cache-key work on every call, and recipes run the same few selectors on every page."""
+    return soupsieve.compile(selector, namespaces=_BS4_NAMESPACES)
+
+
+def _css_select(root: Any, selector: str) -> list[Tag]:
+    """``root.select(selector)`` as a list."""
+    if getattr(root, "_namespaces", None) != _BS4_NAMESPACES:
+        return list(root.select(selector))
+    return _compiled(selector).select(root)
+
+
+def _css_select_one(root: Any, selector: str) -> Tag | None:
+    """``root.select_one(selector)``: stops at the first match."""
+    if getattr(root, "_namespaces", None) != _BS4_NAMESPACES:
+        return root.select_one(selector)
+    return _compiled(selector).select_one(root)
+
+
+def _css_match(el: Tag, selector: str) -> bool:
+    """``el.css.match(selector)``."""
+    if getattr(el, "_namespaces", None) != _BS4_NAMESPACES:
+        return el.css.match(selector)
+    return _compiled(selector).match(el)
+
+
 def _select(root: Any, selector: str, what: str, source: Source, url: str) -> list[Tag]:
     try:
-        return list(root.select(selector))
+        return _css_select(root, selector)
     except Exception as e:  # soupsieve raises SelectorSyntaxError and friends
         raise _error(f"invalid {what} selector {selector!r}: {e}", source, url) from e
 
@@ -272,7 +305,7 @@ def _select_one(root: Any, selector: str | None, what: str, source: Source, url:
     if not selector:
         return None
     try:
-        return root.select_one(selector)  # stops at the first match, unlike select()
+        return _css_select_one(root, selector)  # stops at the first match, unlike select()
     except Exception as e:  # soupsieve raises SelectorSyntaxError and friends
         raise _error(f"invalid {what} selector {selector!r}: {e}", source, url) from e
 
@@ -341,12 +374,12 @@ def _entry_title(link: Tag) -> str:
 
 def _shares_scope(link: Tag, scope: Tag) -> bool:
     """Whether ``scope`` holds other entries' links too (a bare <a> list inside one container)."""
-    return scope is not link and any(a is not link for a in scope.select("a[href]"))
+    return scope is not link and any(a is not link for a in _css_select(scope, "a[href]"))
 
 
 def _siblings_until_next_link(link: Tag) -> Iterator[Any]:
     for sibling in link.next_siblings:
-        if isinstance(sibling, Tag) and (sibling.name == "a" or sibling.select_one("a[href]") is not None):
+        if isinstance(sibling, Tag) and (sibling.name == "a" or _css_select_one(sibling, "a[href]") is not None):
             return
         yield sibling
 
@@ -359,7 +392,7 @@ def _list_date_element(link: Tag, scope: Tag, selector: str, source: Source, url
         if not isinstance(sibling, Tag):
             continue
         try:
-            if sibling.css.match(selector):
+            if _css_match(sibling, selector):
                 return sibling
         except Exception as e:
             raise _error(f"invalid list.date selector {selector!r}: {e}", source, url) from e
@@ -392,7 +425,7 @@ def _parse_list_page(content: bytes, headers: Mapping[str, str] | None, source: 
             link: Tag | None = item
             scope = item.parent if isinstance(item.parent, Tag) else item
         else:
-            link = item.select_one("a[href]")
+            link = _css_select_one(item, "a[href]")
             scope = item
         if link is None:
             continue
@@ -424,7 +457,7 @@ def _parse_list_page(content: bytes, headers: Mapping[str, str] | None, source: 
         next_el = _select_one(soup, recipe.next, "list.next", source, url)
         if next_el is not None:
             if next_el.name != "a" or not next_el.get("href"):
-                inner = next_el.select_one("a[href]")
+                inner = _css_select_one(next_el, "a[href]")
                 next_el = inner if inner is not None else next_el
             candidate = _absolute(base, str(next_el.get("href") or ""))
             if candidate and canonical_url(candidate) != canonical_url(url):
@@ -536,7 +569,7 @@ def _is_noise(el: Tag, in_article: bool) -> bool:
 
 def _compiles(selector: str) -> bool:
     try:
-        soupsieve.compile(selector)  # soupsieve caches compiled selectors
+        _compiled(selector)
     except Exception:
         return False
     return True
@@ -574,7 +607,7 @@ def _remove_noise(soup: BeautifulSoup, recipe: ArticleRecipe | None, source: Sou
     if len(selectors) > 1 and all(_ORDER_FREE.fullmatch(selector) and _compiles(selector) for selector in selectors):
         # What these select does not change as other elements go: one select for them all.
         try:
-            found = soup.select(", ".join(selectors))
+            found = _css_select(soup, ", ".join(selectors))
         except Exception:  # one of them is invalid: the loop below names it
             pass
         else:
