@@ -341,6 +341,20 @@ class _TagIndex:
         return sorted(merged.values(), key=lambda el: self.position[id(el)])
 
 
+def _find_all(index: _TagIndex | None, root: Tag, name: str) -> list[Tag]:
+    """``root.find_all(name)`` (elements named exactly ``name``) through the index when it covers ``root``."""
+    if index is None:
+        return list(root.find_all(name))
+    found = []
+    for el in index.by_name.get(name.translate(_ASCII_LOWER), ()):
+        if el.__dict__.get("_decomposed") or el.name != name:
+            continue
+        if root is not index.root and not any(parent is root for parent in el.parents):
+            continue
+        found.append(el)
+    return found
+
+
 def _tag_index(soup: BeautifulSoup) -> _TagIndex | None:
     """The index of ``soup``, or None where selecting through it might differ from soupsieve:
     a <template> (whose contents soupsieve does not enter) or a class attribute bs4 did not split."""
@@ -1031,7 +1045,8 @@ def _parse_article_page(
     doc_title = _text(head.title)
 
     index = _remove_noise(soup, recipe, source, url)
-    page_root = soup.body if isinstance(soup.body, Tag) else soup
+    bodies = _find_all(index, soup, "body")  # soup.body, the first <body>
+    page_root = bodies[0] if bodies else soup
 
     # ---- title
     title = ""
@@ -1040,7 +1055,7 @@ def _parse_article_page(
     if not title:
         title = clean_line(_first(*(meta.get(k) for k in META_TITLE)) or "")
     if not title:
-        title = next((_text(h) for h in soup.find_all("h1") if _text(h)), "")
+        title = next((_text(h) for h in _find_all(index, soup, "h1") if _text(h)), "")
     if not title and entry is not None:
         title = clean_line(entry.title)
     if not title:
@@ -1087,7 +1102,9 @@ def _parse_article_page(
     if published is None and fields.get("date"):
         published = read_date(fields["date"])
     meta_dates = [d for d in (read_exact(meta.get(k)) for k in META_PUBLISHED) if d]
-    time_el = page_root.find("time", attrs={"datetime": True}) if isinstance(page_root, Tag) else None
+    time_el = next((el for el in _find_all(index, page_root, "time") if el.get("datetime") is not None), None) if (
+        isinstance(page_root, Tag)
+    ) else None
     if isinstance(time_el, Tag):
         parsed_time = read_exact(str(time_el.get("datetime") or ""))
         if parsed_time:
