@@ -242,13 +242,25 @@ def _tokens_are_furniture(text: str) -> bool:
 
 
 # Pages of one template repeat the same furniture and label lines: the line readers below are pure
-# functions of their arguments, so their answers are kept (bounded) instead of re-running the regexes.
+# functions of their arguments, so their answers for short lines are kept (bounded in number and
+# size) instead of re-running the regexes.
 CACHED_LINES = 8192
+CACHED_LINE_CHARS = 400
+
+
+def is_furniture(line: str | None) -> bool:
+    """True when a line holds only page widgets: font-size and print buttons, skip links, a language switch."""
+    if line is not None and len(line) > CACHED_LINE_CHARS:
+        return _is_furniture(line)
+    return _is_furniture_cached(line)
 
 
 @lru_cache(maxsize=CACHED_LINES)
-def is_furniture(line: str | None) -> bool:
-    """True when a line holds only page widgets: font-size and print buttons, skip links, a language switch."""
+def _is_furniture_cached(line: str | None) -> bool:
+    return _is_furniture(line)
+
+
+def _is_furniture(line: str | None) -> bool:
     text = clean_line(line)
     if not text or len(text) > MAX_FURNITURE_CHARS:
         return False
@@ -274,6 +286,8 @@ def _read_line(line: str, next_line: str | None) -> tuple[dict[str, str], bool] 
 
     A fresh dict per call: the cached answer is shared.
     """
+    if (line and len(line) > CACHED_LINE_CHARS) or (next_line and len(next_line) > CACHED_LINE_CHARS):
+        return _read_line_uncached(line, next_line)
     read = _read_line_cached(line, next_line)
     return None if read is None else (dict(read[0]), read[1])
 
