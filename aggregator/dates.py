@@ -448,6 +448,20 @@ def find_date(
     """The first date found anywhere in ``text`` (same options as :func:`parse_date`)."""
     if not text or not isinstance(text, str):
         return None
+    if len(text) <= CACHED_TEXT_CHARS:  # label values and list lines repeat: answers are kept
+        return _find_date_cached(text, timezone, date_order, roc_years)
+    return _find_date(text, timezone, date_order, roc_years)
+
+
+CACHED_TEXT_CHARS = 300
+
+
+@lru_cache(maxsize=4096)
+def _find_date_cached(text: str, timezone: str | None, date_order: str | None, roc_years: bool) -> ParsedDate | None:
+    return _find_date(text, timezone, date_order, roc_years)
+
+
+def _find_date(text: str, timezone: str | None, date_order: str | None, roc_years: bool) -> ParsedDate | None:
     folded = text.translate(_FOLD)
     best: _Found | None = None
     for kind, pattern in _patterns(roc_years):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from .dates import find_date
 from .normalize import clean_line
@@ -240,8 +241,26 @@ def _tokens_are_furniture(text: str) -> bool:
     return bool(tokens) and all(t.casefold() in _WORDS for t in tokens)
 
 
+# Pages of one template repeat the same furniture and label lines: the line readers below are pure
+# functions of their arguments, so their answers for short lines are kept (bounded in number and
+# size) instead of re-running the regexes.
+CACHED_LINES = 8192
+CACHED_LINE_CHARS = 400
+
+
 def is_furniture(line: str | None) -> bool:
     """True when a line holds only page widgets: font-size and print buttons, skip links, a language switch."""
+    if line is not None and len(line) > CACHED_LINE_CHARS:
+        return _is_furniture(line)
+    return _is_furniture_cached(line)
+
+
+@lru_cache(maxsize=CACHED_LINES)
+def _is_furniture_cached(line: str | None) -> bool:
+    return _is_furniture(line)
+
+
+def _is_furniture(line: str | None) -> bool:
     text = clean_line(line)
     if not text or len(text) > MAX_FURNITURE_CHARS:
         return False
@@ -263,7 +282,23 @@ def _is_date_value(value: str) -> bool:
 
 
 def _read_line(line: str, next_line: str | None) -> tuple[dict[str, str], bool] | None:
-    """Fields of one label line, and whether it also used the next line; None if not a label line."""
+    """Fields of one label line, and whether it also used the next line; None if not a label line.
+
+    A fresh dict per call: the cached answer is shared.
+    """
+    if (line and len(line) > CACHED_LINE_CHARS) or (next_line and len(next_line) > CACHED_LINE_CHARS):
+        return _read_line_uncached(line, next_line)
+    read = _read_line_cached(line, next_line)
+    return None if read is None else (dict(read[0]), read[1])
+
+
+@lru_cache(maxsize=CACHED_LINES)
+def _read_line_cached(line: str, next_line: str | None) -> tuple[tuple[tuple[str, str], ...], bool] | None:
+    read = _read_line_uncached(line, next_line)
+    return None if read is None else (tuple(read[0].items()), read[1])
+
+
+def _read_line_uncached(line: str, next_line: str | None) -> tuple[dict[str, str], bool] | None:
     text = clean_line(line)
     if not text or len(text) > MAX_LABEL_LINE_CHARS:
         return None

@@ -430,3 +430,59 @@ def test_noise_walk_removes_what_the_selectors_remove() -> None:
     _remove_noise(soup, source.article, source, "https://office.example/a")
     assert str(soup) == str(expected)
     assert "kept: case matters" in str(soup) and "kept header" in str(soup) and "crumbs" not in str(soup)
+
+
+# --------------------------------------------------------------------------- fast paths agree with the slow ones
+
+_PAGE_FIXTURES = sorted(PAGES.glob("*.html")) + sorted((Path(__file__).parent / "hostile" / "cases").rglob("page-*.html"))
+_INDEX_SELECTORS = (
+    "div", "p", "a", "h1", "TD", "*.article", "div.article", ".info .time", "div > p", "ul.list li",
+    "span, .date", "a[href]", "li a", "Div.Article", "body > div", "div#main p", ".print, .share",
+)
+
+
+def _check_source() -> Source:
+    return Source(id="check", office="CHECK", name="check", kind="page", url="https://office.example/", interval=3600)
+
+
+def _noise_free(path: Path):
+    from aggregator.sources import page
+
+    source = _check_source()
+    soup = page._soup(page._decode(path.read_bytes(), {}, source, "https://office.example/"))
+    return page, soup, page._remove_noise(soup, None, source, "https://office.example/")
+
+
+@pytest.mark.parametrize("path", _PAGE_FIXTURES, ids=lambda p: p.name)
+def test_tree_text_is_html_to_text_of_the_markup(path: Path) -> None:
+    """Text read from the tree is what writing the element out and parsing it again would give."""
+    page, soup, _ = _noise_free(path)
+    for el in [soup, *soup.find_all(True)]:
+        assert page._html_text(el) == html_to_text(page._markup(el)), el.name
+
+
+@pytest.mark.parametrize("path", _PAGE_FIXTURES, ids=lambda p: p.name)
+def test_indexed_selection_is_soupsieve_selection(path: Path) -> None:
+    """Selecting through the element index gives soupsieve's elements, in order, also after decompose()."""
+    page, soup, index = _noise_free(path)
+    for _ in range(2):
+        for selector in _INDEX_SELECTORS:
+            found = page._indexed_select(index, soup, selector)
+            if found is not None:
+                assert found == soup.select(selector), selector
+                assert page._indexed_select(index, soup, selector, limit=1) == soup.select(selector, limit=1)
+        for name in ("h1", "time", "body"):
+            assert page._find_all(index, soup, name) == soup.find_all(name)
+        for el in soup.select("p")[::2] + soup.select("li")[::2]:
+            if not el.decomposed:
+                el.decompose()
+
+
+def test_selector_keys() -> None:
+    from aggregator.sources.page import _selector_keys
+
+    assert _selector_keys("div.detail h1") == (("name", "h1"),)
+    assert _selector_keys(".info .time, SPAN") == (("class", "time"), ("name", "span"))
+    assert _selector_keys("ul > li.x") == (("name", "li"),)
+    for unkeyed in ("*", "#id", "[href]", "a:first-child", "h1 + p", "a[href='x']", "p ~ p", ".a\\:b", "div *"):
+        assert _selector_keys(unkeyed) is None, unkeyed

@@ -41,6 +41,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
@@ -48,6 +49,7 @@ from zoneinfo import ZoneInfo
 import soupsieve
 from bs4 import BeautifulSoup, Comment, Tag
 from bs4.element import AttributeValueWithCharsetSubstitution, PreformattedString
+from soupsieve.css_match import CSSMatch
 
 from ..dates import ParsedDate, date_from_url, find_date, parse_date
 from ..encoding import decode_document
@@ -261,18 +263,160 @@ def _markup(root: Tag) -> str:
     return "".join(out)
 
 
-def _select(root: Any, selector: str, what: str, source: Source, url: str) -> list[Tag]:
-    try:
+# The namespaces bs4 gives soupsieve for every document its lxml HTML builder makes.
+_BS4_NAMESPACES = {"xml": "http://www.w3.org/XML/1998/namespace"}
+
+
+@lru_cache(maxsize=256)
+def _compiled(selector: str) -> soupsieve.SoupSieve:
+    """The selector ``Tag.select`` would compile, built once: bs4 and soupsieve redo the namespace
+    and cache-key work on every call, and recipes run the same few selectors on every page."""
+    return soupsieve.compile(selector, namespaces=_BS4_NAMESPACES)
+
+
+def _css_select(root: Any, selector: str) -> list[Tag]:
+    """``root.select(selector)`` as a list."""
+    if getattr(root, "_namespaces", None) != _BS4_NAMESPACES:
         return list(root.select(selector))
+    return _compiled(selector).select(root)
+
+
+def _css_select_one(root: Any, selector: str) -> Tag | None:
+    """``root.select_one(selector)``: stops at the first match."""
+    if getattr(root, "_namespaces", None) != _BS4_NAMESPACES:
+        return root.select_one(selector)
+    return _compiled(selector).select_one(root)
+
+
+def _css_match(el: Tag, selector: str) -> bool:
+    """``el.css.match(selector)``."""
+    if getattr(el, "_namespaces", None) != _BS4_NAMESPACES:
+        return el.css.match(selector)
+    return _compiled(selector).match(el)
+
+
+# A selector whose every alternative ends in a compound of only ASCII type, class, id and bare
+# attribute-name parts, joined by descendant or child combinators: what its last compound names
+# (a tag name, or a class) must hold for any element it selects.
+_SIMPLE_COMPOUND = r"(?:[A-Za-z][A-Za-z0-9-]*|\*)?(?:[.#][A-Za-z_-][A-Za-z0-9_-]*|\[[A-Za-z_-][A-Za-z0-9_-]*\])*"
+_SIMPLE_SELECTOR = re.compile(rf"\s*{_SIMPLE_COMPOUND}(?:(?:\s*>\s*|\s+){_SIMPLE_COMPOUND})*\s*")
+_KEY = re.compile(r"([A-Za-z][A-Za-z0-9-]*)|\*?\.([A-Za-z_-][A-Za-z0-9_-]*)")
+
+
+@lru_cache(maxsize=256)
+def _selector_keys(selector: str) -> tuple[tuple[str, str], ...] | None:
+    """("name", lower-case tag) or ("class", name) per alternative, or None when some alternative
+    has neither (or the selector is not of the simple kind)."""
+    keys = []
+    for alternative in selector.split(","):
+        if not alternative.strip() or not _SIMPLE_SELECTOR.fullmatch(alternative):
+            return None
+        m = _KEY.match(re.split(r"[\s>]+", alternative.strip())[-1])
+        if m is None:
+            return None
+        keys.append(("name", m[1].translate(_ASCII_LOWER)) if m[1] else ("class", m[2]))
+    return tuple(keys)
+
+
+@dataclass
+class _TagIndex:
+    """A document's elements in document order, by lower-case name and by class.
+
+    soupsieve's select walks every element and runs its whole matcher on each; with this, only the
+    elements that have the tag name or class a selector ends with are matched (by the same compiled
+    selector, so with the same result). Valid while elements leave the tree only by decompose(),
+    which marks them.
+    """
+
+    root: BeautifulSoup
+    position: dict[int, int]
+    by_name: dict[str, list[Tag]]
+    by_class: dict[str, list[Tag]]
+
+    def candidates(self, keys: tuple[tuple[str, str], ...]) -> list[Tag]:
+        lists = [(self.by_name if kind == "name" else self.by_class).get(value, []) for kind, value in keys]
+        if len(lists) == 1:
+            return lists[0]
+        merged = {id(el): el for found in lists for el in found}
+        return sorted(merged.values(), key=lambda el: self.position[id(el)])
+
+
+def _find_all(index: _TagIndex | None, root: Tag, name: str) -> list[Tag]:
+    """``root.find_all(name)`` (elements named exactly ``name``) through the index when it covers ``root``."""
+    if index is None:
+        return list(root.find_all(name))
+    found = []
+    for el in index.by_name.get(name.translate(_ASCII_LOWER), ()):
+        if el.__dict__.get("_decomposed") or el.name != name:
+            continue
+        if root is not index.root and not any(parent is root for parent in el.parents):
+            continue
+        found.append(el)
+    return found
+
+
+def _tag_index(soup: BeautifulSoup) -> _TagIndex | None:
+    """The index of ``soup``, or None where selecting through it might differ from soupsieve:
+    a <template> (whose contents soupsieve does not enter) or a class attribute bs4 did not split."""
+    position: dict[int, int] = {}
+    by_name: dict[str, list[Tag]] = {}
+    by_class: dict[str, list[Tag]] = {}
+    stack = list(reversed(soup.contents))
+    while stack:
+        el = stack.pop()
+        if not isinstance(el, Tag):
+            continue
+        position[id(el)] = len(position)
+        name = el.name.translate(_ASCII_LOWER)
+        if name == "template":
+            return None
+        by_name.setdefault(name, []).append(el)
+        for key, value in el.attrs.items():
+            if key.translate(_ASCII_LOWER) == "class":
+                if key != "class" or not isinstance(value, list):
+                    return None
+                for token in value:
+                    by_class.setdefault(token, []).append(el)
+        stack.extend(reversed(el.contents))
+    return _TagIndex(soup, position, by_name, by_class)
+
+
+def _indexed_select(index: _TagIndex | None, root: Any, selector: str, limit: int = 0) -> list[Tag] | None:
+    """``select(selector)`` over the whole document through ``index``; None where the index does not apply."""
+    keys = _selector_keys(selector) if index is not None and root is index.root else None
+    if keys is None or getattr(root, "_namespaces", None) != _BS4_NAMESPACES:
+        return None
+    compiled = _compiled(selector)
+    matcher = CSSMatch(compiled.selectors, root, compiled.namespaces, compiled.flags)
+    found = []
+    for el in index.candidates(keys):  # type: ignore[union-attr]
+        if not el.__dict__.get("_decomposed") and matcher.match(el):
+            found.append(el)
+            if len(found) == limit:
+                break
+    return found
+
+
+def _select(root: Any, selector: str, what: str, source: Source, url: str,
+            index: _TagIndex | None = None) -> list[Tag]:
+    try:
+        found = _indexed_select(index, root, selector)
+        if found is not None:
+            return found
+        return _css_select(root, selector)
     except Exception as e:  # soupsieve raises SelectorSyntaxError and friends
         raise _error(f"invalid {what} selector {selector!r}: {e}", source, url) from e
 
 
-def _select_one(root: Any, selector: str | None, what: str, source: Source, url: str) -> Tag | None:
+def _select_one(root: Any, selector: str | None, what: str, source: Source, url: str,
+                index: _TagIndex | None = None) -> Tag | None:
     if not selector:
         return None
     try:
-        return root.select_one(selector)  # stops at the first match, unlike select()
+        found = _indexed_select(index, root, selector, limit=1)
+        if found is not None:
+            return found[0] if found else None
+        return _css_select_one(root, selector)  # stops at the first match, unlike select()
     except Exception as e:  # soupsieve raises SelectorSyntaxError and friends
         raise _error(f"invalid {what} selector {selector!r}: {e}", source, url) from e
 
@@ -341,12 +485,12 @@ def _entry_title(link: Tag) -> str:
 
 def _shares_scope(link: Tag, scope: Tag) -> bool:
     """Whether ``scope`` holds other entries' links too (a bare <a> list inside one container)."""
-    return scope is not link and any(a is not link for a in scope.select("a[href]"))
+    return scope is not link and any(a is not link for a in _css_select(scope, "a[href]"))
 
 
 def _siblings_until_next_link(link: Tag) -> Iterator[Any]:
     for sibling in link.next_siblings:
-        if isinstance(sibling, Tag) and (sibling.name == "a" or sibling.select_one("a[href]") is not None):
+        if isinstance(sibling, Tag) and (sibling.name == "a" or _css_select_one(sibling, "a[href]") is not None):
             return
         yield sibling
 
@@ -359,7 +503,7 @@ def _list_date_element(link: Tag, scope: Tag, selector: str, source: Source, url
         if not isinstance(sibling, Tag):
             continue
         try:
-            if sibling.css.match(selector):
+            if _css_match(sibling, selector):
                 return sibling
         except Exception as e:
             raise _error(f"invalid list.date selector {selector!r}: {e}", source, url) from e
@@ -392,7 +536,7 @@ def _parse_list_page(content: bytes, headers: Mapping[str, str] | None, source: 
             link: Tag | None = item
             scope = item.parent if isinstance(item.parent, Tag) else item
         else:
-            link = item.select_one("a[href]")
+            link = _css_select_one(item, "a[href]")
             scope = item
         if link is None:
             continue
@@ -424,7 +568,7 @@ def _parse_list_page(content: bytes, headers: Mapping[str, str] | None, source: 
         next_el = _select_one(soup, recipe.next, "list.next", source, url)
         if next_el is not None:
             if next_el.name != "a" or not next_el.get("href"):
-                inner = next_el.select_one("a[href]")
+                inner = _css_select_one(next_el, "a[href]")
                 next_el = inner if inner is not None else next_el
             candidate = _absolute(base, str(next_el.get("href") or ""))
             if candidate and canonical_url(candidate) != canonical_url(url):
@@ -536,15 +680,15 @@ def _is_noise(el: Tag, in_article: bool) -> bool:
 
 def _compiles(selector: str) -> bool:
     try:
-        soupsieve.compile(selector)  # soupsieve caches compiled selectors
+        _compiled(selector)
     except Exception:
         return False
     return True
 
 
-def _remove_noise(soup: BeautifulSoup, recipe: ArticleRecipe | None, source: Source, url: str) -> None:
+def _remove_noise(soup: BeautifulSoup, recipe: ArticleRecipe | None, source: Source, url: str) -> _TagIndex | None:
     """Drop comments, noise elements, page-level headers and navigation / search landmarks, then the
-    recipe's ``remove`` selectors.
+    recipe's ``remove`` selectors; returns the index of what is left, for the recipe's other selectors.
 
     The generic part is one walk of the tree: what it removes is decided by each node and its
     ancestors alone, so removing it all at once leaves the tree that removing it step by step does
@@ -568,13 +712,17 @@ def _remove_noise(soup: BeautifulSoup, recipe: ArticleRecipe | None, source: Sou
             node.decompose()
         else:
             node.extract()
+    index = _tag_index(soup)
     if not recipe or not recipe.remove:
-        return
+        return index
     selectors = recipe.remove
     if len(selectors) > 1 and all(_ORDER_FREE.fullmatch(selector) and _compiles(selector) for selector in selectors):
         # What these select does not change as other elements go: one select for them all.
         try:
-            found = soup.select(", ".join(selectors))
+            joined = ", ".join(selectors)
+            found = _indexed_select(index, soup, joined)
+            if found is None:
+                found = _css_select(soup, joined)
         except Exception:  # one of them is invalid: the loop below names it
             pass
         else:
@@ -582,8 +730,9 @@ def _remove_noise(soup: BeautifulSoup, recipe: ArticleRecipe | None, source: Sou
             for el in found:
                 el.decompose()
     for selector in selectors:
-        for el in _select(soup, selector, "article.remove", source, url):
+        for el in _select(soup, selector, "article.remove", source, url, index):
             el.decompose()
+    return index
 
 
 def _day_in_zone(parsed: ParsedDate, zone: str | None) -> date:
@@ -727,10 +876,118 @@ def _fallback_text(markup: str, url: str) -> str | None:
     return None
 
 
+# What html_to_text drops, and how it breaks lines (see normalize.html_to_text).
+_TEXT_DROPPED = frozenset(("script", "style", "noscript", "template"))
+_TEXT_CELLS = frozenset(("td", "th"))
+_TEXT_LINES = frozenset(("li", "tr", "dt", "dd"))
+_TEXT_BLOCKS = frozenset((
+    "p", "div", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre", "section",
+    "article", "header", "footer", "dl", "figure", "figcaption", "hr",
+))
+# Elements whose markup html_to_text would not read as a fragment of a body: the walk below is
+# only for elements inside <body> (or <body> itself).
+_NOT_IN_BODY = frozenset(("html", "head", "[document]"))
+
+
+def _tree_text(root: Tag) -> str | None:
+    """``html_to_text(_markup(root))`` read straight from the tree, or None where that is not known
+    to agree (an element outside <body>).
+
+    The tree came from libxml2, and writing it out and parsing it again gives the same elements and
+    strings; reading it directly saves the serialisation and the second parse of every page. Same
+    rules: whitespace folded except in <pre>, paragraph breaks after blocks, line breaks after
+    <br>/<li>/<tr>/<dt>/<dd>, a space after table cells, adjacent breaks merged.
+    """
+    if root.name in _NOT_IN_BODY or root.name in _TEXT_DROPPED or (
+        root.name != "body" and not any(p.name == "body" for p in root.parents)
+    ):
+        return None
+    pieces: list[str] = []
+    pending = 0  # newlines owed before the next text: 0, 1 (line) or 2 (paragraph)
+
+    def add(value: str, pre: bool) -> None:
+        nonlocal pending
+        if not pre:
+            value = _fold_spaces(value)
+        if not value:
+            return
+        if not value.strip():
+            if not pending and pieces:
+                pieces.append(" ")
+            return
+        if pending and pieces:
+            pieces.append("\n" * pending)
+        pending = 0
+        pieces.append(value)
+
+    # ("open", element, pre), ("text", string, pre) and ("close", level, _): level 0 nothing,
+    # 1 line break, 2 paragraph break, 3 a space (table cell).
+    stack: list[tuple[str, Any, bool]] = [("open", root, False)]
+    while stack:
+        action, node, pre = stack.pop()
+        if action == "text":
+            add(node, pre)
+            continue
+        if action == "close":
+            if node == 3:
+                if not pending and pieces:
+                    pieces.append(" ")
+            elif node:
+                pending = max(pending, node)
+            continue
+        name = node.name
+        inner = pre or name == "pre"
+        if name == "br":
+            pending = min(2, pending + 1)
+        elif name in _TEXT_LINES:
+            pending = max(pending, 1)
+        elif name in _TEXT_BLOCKS:
+            pending = max(pending, 2)
+        level = 3 if name in _TEXT_CELLS else 1 if name in _TEXT_LINES else 2 if name in _TEXT_BLOCKS else 0
+        stack.append(("close", level, pre))
+        # Children go on the stack in reverse; a run of adjacent strings is one text, as lxml holds it.
+        items: list[tuple[str, Any, bool]] = []
+        run: list[str] = []
+        for child in node.contents:
+            if isinstance(child, Tag):
+                if run:
+                    items.append(("text", "".join(run), inner))
+                    run = []
+                if child.name not in _TEXT_DROPPED:
+                    items.append(("open", child, inner))
+            elif not isinstance(child, PreformattedString):
+                run.append(child)
+        if run:
+            items.append(("text", "".join(run), inner))
+        items.reverse()
+        stack.extend(items)
+    return "".join(pieces)
+
+
+def _fold_spaces(text: str) -> str:
+    """Runs of whitespace as one space, as html_to_text folds text outside <pre>."""
+    if not text:
+        return text
+    folded = " ".join(text.split())
+    if not folded:
+        return " "
+    if text[0].isspace():
+        folded = " " + folded
+    if text[-1].isspace():
+        folded += " "
+    return folded
+
+
+def _html_text(root: Tag) -> str:
+    """``html_to_text(_markup(root))``, from the tree where that is known to agree."""
+    text = _tree_text(root)
+    return html_to_text(_markup(root)) if text is None else clean_text(text)
+
+
 def _page_lines(root: Tag | None) -> list[str]:
     if root is None:
         return []
-    text = html_to_text(_markup(root))
+    text = _html_text(root)
     return [line for line in text.split("\n") if line.strip()]
 
 
@@ -787,17 +1044,18 @@ def _parse_article_page(
     html_lang = _html_lang(head.html, meta)
     doc_title = _text(head.title)
 
-    _remove_noise(soup, recipe, source, url)
-    page_root = soup.body if isinstance(soup.body, Tag) else soup
+    index = _remove_noise(soup, recipe, source, url)
+    bodies = _find_all(index, soup, "body")  # soup.body, the first <body>
+    page_root = bodies[0] if bodies else soup
 
     # ---- title
     title = ""
     if recipe and recipe.title:
-        title = _text(_select_one(soup, recipe.title, "article.title", source, url))
+        title = _text(_select_one(soup, recipe.title, "article.title", source, url, index))
     if not title:
         title = clean_line(_first(*(meta.get(k) for k in META_TITLE)) or "")
     if not title:
-        title = next((_text(h) for h in soup.find_all("h1") if _text(h)), "")
+        title = next((_text(h) for h in _find_all(index, soup, "h1") if _text(h)), "")
     if not title and entry is not None:
         title = clean_line(entry.title)
     if not title:
@@ -805,15 +1063,15 @@ def _parse_article_page(
 
     # ---- body
     page_lines = _page_lines(page_root)
-    body_el = _select_one(soup, recipe.body, "article.body", source, url) if recipe and recipe.body else None
+    body_el = _select_one(soup, recipe.body, "article.body", source, url, index) if recipe and recipe.body else None
     if body_el is not None:
         extraction = "selectors"
-        raw_lines = html_to_text(_markup(body_el)).split("\n")
+        raw_lines = _html_text(body_el).split("\n")
     else:
         extraction = "fallback"
         extracted = _fallback_text(_markup(soup), url)
         if extracted is None:
-            extracted = html_to_text(_markup(page_root))
+            extracted = _html_text(page_root)
         raw_lines = clean_text(extracted).split("\n")
     body_lines, body_fields = _clean_body_lines(raw_lines, title)
     body = "\n".join(body_lines).strip()
@@ -836,7 +1094,7 @@ def _parse_article_page(
     # ---- dates
     published: ParsedDate | None = None
     if recipe and recipe.date:
-        date_el = _select_one(soup, recipe.date, "article.date", source, url)
+        date_el = _select_one(soup, recipe.date, "article.date", source, url, index)
         if date_el is not None:
             published = read_exact(str(date_el.get("datetime") or date_el.get("content") or "")) or read_date(
                 _text(date_el)
@@ -844,7 +1102,9 @@ def _parse_article_page(
     if published is None and fields.get("date"):
         published = read_date(fields["date"])
     meta_dates = [d for d in (read_exact(meta.get(k)) for k in META_PUBLISHED) if d]
-    time_el = page_root.find("time", attrs={"datetime": True}) if isinstance(page_root, Tag) else None
+    time_el = next((el for el in _find_all(index, page_root, "time") if el.get("datetime") is not None), None) if (
+        isinstance(page_root, Tag)
+    ) else None
     if isinstance(time_el, Tag):
         parsed_time = read_exact(str(time_el.get("datetime") or ""))
         if parsed_time:
@@ -874,7 +1134,7 @@ def _parse_article_page(
     # ---- source organisation
     source_org: str | None = None
     if recipe and recipe.source:
-        source_el = _select_one(soup, recipe.source, "article.source", source, url)
+        source_el = _select_one(soup, recipe.source, "article.source", source, url, index)
         text = _text(source_el)
         if text:
             found, rest = split_labelled_lines([text])
@@ -886,7 +1146,7 @@ def _parse_article_page(
     # ---- topics
     topics: tuple[str, ...] = ()
     if recipe and recipe.topics:
-        topic_els = _select(soup, recipe.topics, "article.topics", source, url)
+        topic_els = _select(soup, recipe.topics, "article.topics", source, url, index)
         if len(topic_els) > 1:
             topics = tuple(dict.fromkeys(t for t in (_text(el) for el in topic_els) if t))
         elif topic_els:
