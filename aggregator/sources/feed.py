@@ -61,6 +61,7 @@ from aggregator.normalize import (
     clean_line,
     clean_text,
     html_to_text,
+    html_to_text_and_sanitized,
     iso_utc,
     normalize_language,
     sanitize_html,
@@ -407,7 +408,7 @@ def _json_item(item: Mapping[str, Any], feed_url: str, fallback_languages: tuple
     content_text = _str(item.get("content_text"))
     summary = clean_text(_str(item.get("summary")))
     if content_html:
-        body, body_html = html_to_text(content_html), sanitize_html(content_html, base)
+        body, body_html = html_to_text_and_sanitized(content_html, base)
     elif content_text:
         body = clean_text(content_text)
         body_html = sanitize_html(_text_to_html(body), base)
@@ -615,17 +616,33 @@ def _detail_text(
     feedparser calls text/plain by guess while offices put ``&lt;b&gt;`` (and worse) in them;
     an Atom ``type="text"`` title is plain text by declaration and keeps its ``<`` as written.
     """
+    text, markup, _ = _detail_parts(detail, fallback, sniff_html=sniff_html)
+    return text, markup
+
+
+def _detail_parts(
+    detail: Mapping[str, Any] | None, fallback: str | None = None, *, sniff_html: bool = False,
+    base: str | None = None,
+) -> tuple[str, str, str]:
+    """:func:`_detail_text`, and with a ``base`` also its HTML sanitized against that base
+    (``sanitize_html(html, base)``; "" without one), the markup parsed once for both."""
     value = (detail or {}).get("value") if detail else None
     value = value if isinstance(value, str) else (fallback or "")
     if not value.strip():
-        return "", ""
+        return "", "", ""
     kind = str((detail or {}).get("type") or "text/html").lower()
     if kind in _HTML_TYPES or (sniff_html and _HTML_TAG.search(value)):
-        text = html_to_text(value)
+        if "<" in value:
+            if base is None:
+                return html_to_text(value), value, ""
+            text, sanitized = html_to_text_and_sanitized(value, base)
+            return text, value, sanitized
         # Without a single tag it is text with entities: give it a paragraph like plain text gets.
-        return text, (value if "<" in value else _text_to_html(text))
-    text = clean_text(value)
-    return text, _text_to_html(text)
+        text = html_to_text(value)
+    else:
+        text = clean_text(value)
+    markup = _text_to_html(text)
+    return text, markup, (sanitize_html(markup, base) if base is not None else "")
 
 
 def _feedparser_entry(
@@ -647,10 +664,14 @@ def _feedparser_entry(
 
     title_detail = get(entry, "title_detail")
     title, _ = _detail_text(title_detail, get(entry, "title"), sniff_html=is_rss)
-    summary_detail = get(entry, "summary_detail")
-    summary, summary_html = _detail_text(summary_detail, get(entry, "summary"))
+    # The stored HTML is the content's, else the summary's: sanitized from the tree its text is read from.
     content_detail = _main_content(get(entry, "content") or [])
-    body, content_html = _detail_text(content_detail)
+    body, content_html, body_html = _detail_parts(content_detail, base=base)
+    summary_detail = get(entry, "summary_detail")
+    summary, summary_html, summary_clean = _detail_parts(
+        summary_detail, get(entry, "summary"), base=None if content_html else base)
+    if not content_html:
+        body_html = summary_clean
 
     published_raw = get(entry, "published")
     published = _date_from_struct(get(entry, "published_parsed"), published_raw)
@@ -667,7 +688,7 @@ def _feedparser_entry(
         title=clean_line(title),
         summary=summary,
         body=body,
-        body_html=sanitize_html(content_html or summary_html, base),
+        body_html=body_html,
         published=published,
         published_raw=published_raw.strip()
         if isinstance(published_raw, str) and published_raw.strip()
