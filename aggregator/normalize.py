@@ -359,8 +359,27 @@ def html_to_text_and_sanitized(markup: str | None, base_url: str | None = None) 
     return _tree_text(root), _sanitize_parsed(serialized, base_url)
 
 
+# Markup that is nothing but paragraphs of text: <p> elements one after the other, each holding
+# some non-blank text without tags, entities other than &amp; &lt; &gt;, no-break spaces,
+# carriage returns or control characters (text as lxml writes it). nh3 writes such markup back unchanged (html5ever
+# builds the same paragraphs and escapes the same three characters), and so does lxml when it
+# absolutizes links (there are none), so both passes are skipped (tests/test_normalize_quick_paths).
+_TEXT_PARAGRAPHS = re.compile(
+    r"(?:<p>(?=[^<]*[^\s<])(?:[^<>&\xa0\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]++|&(?:amp|lt|gt);)*+</p>)++")
+
+
 def _sanitize_parsed(markup: str, base_url: str | None) -> str:
     """:func:`sanitize_html` after its first lxml pass."""
+    if markup.startswith("<p>") and _TEXT_PARAGRAPHS.fullmatch(markup):
+        cleaned = markup
+    else:
+        cleaned = _nh3_and_links(markup, base_url)
+    if not cleaned.isascii():
+        cleaned = _INVISIBLE_RE.sub("", cleaned)
+    return _drop_html_controls(cleaned).strip()
+
+
+def _nh3_and_links(markup: str, base_url: str | None) -> str:
     cleaned = nh3.clean(
         markup,
         tags=ALLOWED_TAGS,
@@ -374,9 +393,7 @@ def _sanitize_parsed(markup: str, base_url: str | None) -> str:
         # Links are made absolute in nh3's output, not before: lxml and html5ever can disagree on
         # broken markup (where an element ends), but not on the clean HTML nh3 writes.
         cleaned = absolutize_links(cleaned, base_url)
-    if not cleaned.isascii():
-        cleaned = _INVISIBLE_RE.sub("", cleaned)
-    return _drop_html_controls(cleaned).strip()
+    return cleaned
 
 
 def normalize_language(tag: str | None) -> str | None:
