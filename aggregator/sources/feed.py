@@ -40,11 +40,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import feedparser
-from feedparser.datetimes import _parse_date as _fp_parse_date
+from feedparser.datetimes import _parse_date as _fp_parse_date_uncached
 from feedparser.encodings import RE_XML_PI_ENCODING, parse_content_type
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
@@ -265,7 +266,11 @@ def _is_http_url(value: str) -> bool:
 
 def _absolute_http_url(link: str | None, base: str) -> str | None:
     """The link as we store it (see :func:`aggregator.urls.article_link`), or None."""
-    return article_link(link, base)
+    return _article_link(link, base) if isinstance(link, str) else None
+
+
+# Pure, and asked twice for each entry (its base URL, then its link to store).
+_article_link = lru_cache(maxsize=256)(article_link)
 
 
 def _is_feed_itself(link: str, feed_url: str) -> bool:
@@ -501,8 +506,8 @@ def _undo_double_utf8(content: bytes, headers: Mapping[str, str]) -> bytes:
     """A UTF-8 document whose text was encoded twice (``CafÃ©``), repaired when all of it
     round-trips (see :func:`aggregator.encoding.undo_double_utf8`); other documents unchanged.
     feedparser repairs only text that fits Latin-1, not ``â€œ`` or ``Å’``."""
-    if any(name != "utf-8" for name in declared_encodings(content, headers)):
-        return content
+    if content.isascii() or any(name != "utf-8" for name in declared_encodings(content, headers)):
+        return content  # (ASCII: no character of a double encoding)
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -795,6 +800,11 @@ _PLAIN_HTML = re.compile(rf"(?:[^<&\r]++|&(?:amp|lt|gt|quot|apos);|{_PLAIN_TAG})
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
 _FP_EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")  # noqa: E501
 _FP_HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
+
+
+# feedparser's date parser tries its formats one after another; an Atom entry's published and
+# updated dates are often the same string. Pure (a struct_time or None for a string).
+_fp_parse_date = lru_cache(maxsize=256)(_fp_parse_date_uncached)
 
 
 class _Decline(Exception):
