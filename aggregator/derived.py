@@ -23,8 +23,11 @@ def fts_text(value: Any, language: Any = None) -> str:
     return index_text(value, language if isinstance(language, str) else None) if isinstance(value, str) else ""
 
 
+_TOPICS_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False), built once
+
+
 def topics_json(topics: Iterable[str]) -> str:
-    return json.dumps(list(topics), ensure_ascii=False)
+    return _TOPICS_JSON.encode(list(topics))
 
 
 def fingerprint_text(article: Article) -> str:

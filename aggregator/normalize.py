@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import unicodedata
 from datetime import datetime, timezone
-from typing import Any
 from urllib.parse import urljoin
 
 import nh3
@@ -152,6 +152,18 @@ _FULL_HTML = re.compile(r"^\s*<(?:html|!doctype)", re.IGNORECASE)
 _META_CONTENT_TYPE = re.compile(r'<meta http-equiv="Content-Type"[^>]*>')
 
 
+_PARSERS = threading.local()
+
+
+def _html_parser() -> etree.HTMLParser:
+    """This thread's HTML parser: lxml parsers must not be shared between threads (parsing runs in
+    workers), but one may parse many documents, which saves setting up libxml2's context each time."""
+    parser = getattr(_PARSERS, "html", None)
+    if parser is None:
+        parser = _PARSERS.html = etree.HTMLParser(huge_tree=True)
+    return parser
+
+
 def _parse_fragment(markup: str):
     """``lxml.html.fragment_fromstring(markup, create_parent="div")``, as plain lxml elements.
 
@@ -159,8 +171,7 @@ def _parse_fragment(markup: str):
     move the body's children into a new div), without lxml.html's element classes: their
     lookup calls back into Python for every element, the larger part of the cost.
     """
-    # A parser per call: lxml parsers must not be shared between threads, and parsing runs in workers.
-    parser = etree.HTMLParser(huge_tree=True)
+    parser = _html_parser()
     try:
         document = markup if _FULL_HTML.match(markup) else f"<html><body>{markup}</body></html>"
         doc = etree.fromstring(document, parser)
@@ -196,37 +207,23 @@ def _html_string(el) -> str:
     return _META_CONTENT_TYPE.sub("", etree.tostring(el, method="html", encoding="unicode"))
 
 
-class _TextBuilder:
-    """Collects text and break requests; adjacent breaks merge instead of piling up."""
-
-    def __init__(self) -> None:
-        self.pieces: list[str] = []
-        self.pending = 0  # newlines owed before the next text: 0, 1 (line) or 2 (paragraph)
-
-    def text(self, value: str) -> None:
-        if not value:
-            return
-        if not value.strip():
-            if not self.pending and self.pieces:
-                self.pieces.append(" ")
-            return
-        if self.pending and self.pieces:
-            self.pieces.append("\n" * self.pending)
-        self.pending = 0
-        self.pieces.append(value)
-
-    def brk(self, level: int) -> None:
-        self.pending = max(self.pending, level)
-
-    def line_break(self) -> None:  # <br>: two in a row make a paragraph break
-        self.pending = min(2, self.pending + 1)
-
-    def space(self) -> None:
-        if not self.pending and self.pieces:
-            self.pieces.append(" ")
-
-    def result(self) -> str:
-        return "".join(self.pieces)
+def _inner_html(root) -> str:
+    """The fragment root's content as HTML: its text escaped, then ``_html_string`` of each child
+    (tail included). The children are written in one serialisation of the root, whose ``<div>``
+    and ``</div>`` are cut off: libxml2 writes each child the same way either way."""
+    text = root.text
+    head = html.escape(text or "", quote=False)
+    if not len(root):
+        return head
+    root.text = None
+    try:
+        whole = etree.tostring(root, method="html", encoding="unicode")
+    finally:
+        root.text = text
+    inner = whole[5:-6]  # "<div>" … "</div>"
+    if "<meta" in inner:
+        inner = _META_CONTENT_TYPE.sub("", inner)
+    return head + inner
 
 
 def html_to_text(markup: str | None) -> str:
@@ -243,41 +240,71 @@ def html_to_text(markup: str | None) -> str:
     root = _parse_fragment(markup)
     if root is None:
         return clean_text(markup)
-    for bad in root.xpath("//script|//style|//noscript|//template"):
+    return _tree_text(root)
+
+
+_HIDDEN_TAGS = ("script", "style", "noscript", "template")
+_WALK_EVENTS = ("start", "end", "comment", "pi")  # a comment or PI comes once: as its "end" (its tail)
+_BREAK_KIND = {**dict.fromkeys(_BLOCK_TAGS, 2), **dict.fromkeys(_LINE_TAGS, 1), "br": 3,
+               **dict.fromkeys(_CELL_TAGS, 4)}  # 3: <br>; 4: a table cell
+
+
+def _tree_text(root) -> str:
+    """:func:`html_to_text` of a parsed fragment (its scripts and styles are removed from it).
+
+    A depth-first walk (lxml's iterwalk: no recursion, the tree may be MAX_HTML_DEPTH deep)
+    collecting text and break requests; adjacent breaks merge instead of piling up.
+    """
+    for bad in list(root.iter(_HIDDEN_TAGS)):
         _drop_tree(bad)
-    out = _TextBuilder()
-
-    def add(text: str | None, pre: bool) -> None:
-        if text:
-            out.text(text if pre else _fold_whitespace(text))
-
-    # Depth-first with an explicit stack (the tree may be MAX_HTML_DEPTH deep, deeper than
-    # Python's recursion limit): ("open", element, pre) enters an element, ("close", …) leaves it.
-    stack: list[tuple[str, Any, bool]] = [("open", root, False)]
-    while stack:
-        action, el, pre = stack.pop()
-        tag = el.tag.lower() if isinstance(el.tag, str) else ""
-        if action == "close":
-            if tag in _CELL_TAGS:
-                out.space()
-            elif tag in _LINE_TAGS and tag != "br":
-                out.brk(1)
-            elif tag in _BLOCK_TAGS and tag != "br":
-                out.brk(2)
-            add(el.tail, pre)  # the tail belongs to the parent: its "pre" is the parent's
+    pieces: list[str] = []
+    append = pieces.append
+    pending = 0  # newlines owed before the next text: 0, 1 (line) or 2 (paragraph)
+    pre = 0  # <pre> elements open
+    kinds = _BREAK_KIND
+    for event, el in etree.iterwalk(root, events=_WALK_EVENTS):
+        tag = el.tag
+        tag = tag.lower() if tag.__class__ is str else ""
+        kind = kinds.get(tag, 0)
+        if event == "start":
+            if kind == 3:
+                pending = 2 if pending else 1
+            elif (kind == 1 or kind == 2) and pending < kind:
+                pending = kind
+            if tag == "pre":
+                pre += 1
+            if not tag:
+                continue  # comments and processing instructions have no text to show
+            value = el.text
+        else:
+            if kind == 4:
+                if not pending and pieces:
+                    append(" ")
+            elif (kind == 1 or kind == 2) and pending < kind:
+                pending = kind
+            if tag == "pre":
+                pre -= 1
+            value = el.tail  # the tail belongs to the parent: its "pre" is the parent's
+        if not value:
             continue
-        inner = pre or tag == "pre"
-        if tag == "br":
-            out.line_break()
-        elif tag in _LINE_TAGS:
-            out.brk(1)
-        elif tag in _BLOCK_TAGS:
-            out.brk(2)
-        if tag:  # comments and processing instructions have no text to show
-            add(el.text, inner)
-        stack.append(("close", el, pre))
-        stack.extend(("open", child, inner) for child in reversed(el))
-    return clean_text(out.result())
+        if not value.strip():
+            if not pending and pieces:
+                append(" ")
+            continue
+        if not pre and not (value.isprintable() and "  " not in value):
+            # (printable: no whitespace but the space, so with no double space it is folded already)
+            folded = " ".join(value.split())
+            if value[0].isspace():
+                folded = " " + folded
+            if value[-1].isspace():
+                folded += " "
+            value = folded
+        if pending:
+            if pieces:
+                append("\n" * pending)
+            pending = 0
+        append(value)
+    return clean_text("".join(pieces))
 
 
 def absolutize_links(markup: str, base_url: str | None) -> str:
@@ -291,7 +318,14 @@ def absolutize_links(markup: str, base_url: str | None) -> str:
     root = _parse_fragment(markup)
     if root is None:
         return markup
-    for el in root.iter() if base_url else ():
+    if base_url:
+        _absolutize_tree(root, base_url)
+    # root.text is decoded text: escape it again, or "&lt;b&gt;" would come back as a real tag.
+    return _inner_html(root)
+
+
+def _absolutize_tree(root, base_url: str) -> None:
+    for el in root.iter():
         if not isinstance(el.tag, str):
             continue
         for attr in ("href", "src"):
@@ -301,9 +335,6 @@ def absolutize_links(markup: str, base_url: str | None) -> str:
                     el.set(attr, urljoin(base_url, value.strip()))
                 except ValueError:
                     el.set(attr, "")
-    # root.text is decoded text: escape it again, or "&lt;b&gt;" would come back as a real tag.
-    inner = html.escape(root.text or "", quote=False) + "".join(_html_string(c) for c in root)
-    return inner
 
 
 def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
@@ -311,7 +342,44 @@ def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
     if not markup:
         return ""
     # Through lxml first: it bounds the nesting nh3 has to walk (see the module docstring).
-    markup = absolutize_links(_drop_html_controls(markup), None)
+    return _sanitize_parsed(absolutize_links(_drop_html_controls(markup), None), base_url)
+
+
+def html_to_text_and_sanitized(markup: str | None, base_url: str | None = None) -> tuple[str, str]:
+    """``(html_to_text(markup), sanitize_html(markup, base_url))``, parsing the markup once: the
+    sanitizer's first lxml pass is the serialisation of the tree the text is then read from."""
+    if not markup:
+        return "", ""
+    if ("<" not in markup and "&" not in markup) or _drop_html_controls(markup) != markup:
+        return html_to_text(markup), sanitize_html(markup, base_url)
+    root = _parse_fragment(markup)
+    if root is None:
+        return clean_text(markup), _sanitize_parsed(markup, base_url)
+    serialized = _inner_html(root)  # before _tree_text removes scripts from the tree
+    return _tree_text(root), _sanitize_parsed(serialized, base_url)
+
+
+# Markup that is nothing but paragraphs of text: <p> elements one after the other, each holding
+# some non-blank text without tags, entities other than &amp; &lt; &gt;, no-break spaces,
+# carriage returns or control characters (text as lxml writes it). nh3 writes such markup back unchanged (html5ever
+# builds the same paragraphs and escapes the same three characters), and so does lxml when it
+# absolutizes links (there are none), so both passes are skipped (tests/test_normalize_quick_paths).
+_TEXT_PARAGRAPHS = re.compile(
+    r"(?:<p>(?=[^<]*[^\s<])(?:[^<>&\xa0\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]++|&(?:amp|lt|gt);)*+</p>)++")
+
+
+def _sanitize_parsed(markup: str, base_url: str | None) -> str:
+    """:func:`sanitize_html` after its first lxml pass."""
+    if markup.startswith("<p>") and _TEXT_PARAGRAPHS.fullmatch(markup):
+        cleaned = markup
+    else:
+        cleaned = _nh3_and_links(markup, base_url)
+    if not cleaned.isascii():
+        cleaned = _INVISIBLE_RE.sub("", cleaned)
+    return _drop_html_controls(cleaned).strip()
+
+
+def _nh3_and_links(markup: str, base_url: str | None) -> str:
     cleaned = nh3.clean(
         markup,
         tags=ALLOWED_TAGS,
@@ -325,9 +393,7 @@ def sanitize_html(markup: str | None, base_url: str | None = None) -> str:
         # Links are made absolute in nh3's output, not before: lxml and html5ever can disagree on
         # broken markup (where an element ends), but not on the clean HTML nh3 writes.
         cleaned = absolutize_links(cleaned, base_url)
-    if not cleaned.isascii():
-        cleaned = _INVISIBLE_RE.sub("", cleaned)
-    return _drop_html_controls(cleaned).strip()
+    return cleaned
 
 
 def normalize_language(tag: str | None) -> str | None:

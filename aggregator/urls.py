@@ -179,6 +179,8 @@ def _resolve_alias(host: str, aliases: Mapping[str, str], fold_www: bool) -> str
 def _normalize_escapes(text: str, safe: str) -> str:
     """RFC 3986 §6.2.2: decode escaped unreserved characters, upper-case the other escapes,
     encode what may not appear raw (a lone ``%`` becomes ``%25``)."""
+    if "%" not in text:  # no escapes to look at (the usual case)
+        return quote(text, safe=safe)
     text = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", text)
 
     def unescape(match: re.Match[str]) -> str:
@@ -213,7 +215,8 @@ def _path(path: str) -> str:
     if not path.startswith("/"):
         path = "/" + path
     path = _remove_dot_segments(path)
-    path = re.sub(r"/{2,}", "/", path)
+    if "//" in path:
+        path = re.sub(r"/{2,}", "/", path)
     while True:  # "/a/index.html/" → "/a/index.html" → "/a/" → "/a"
         shorter = _INDEX_PAGE.sub("/", path.rstrip("/")) if path != "/" else path
         shorter = shorter.rstrip("/")

@@ -64,3 +64,29 @@ def test_clean_text_examples():
 @given(_TEXT)
 def test_whitespace_folded_as_before(text):
     assert normalize._fold_whitespace(text) == normalize._WHITESPACE.sub(" ", text)
+
+
+# Paragraphs of text, as lxml writes them: the shape whose sanitizing skips nh3 and the second lxml pass.
+_PARAGRAPH_TEXT = st.lists(
+    st.sampled_from(list("ab z\n\t\"'=/#") + ["&amp;", "&lt;", "&gt;", "é", "专利", "\u200b", "\u2028", "\u3000",
+                                              "\ufeff", "\u00ad", "\U0001F600", "e\u0301", "\u1680"]),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_PARAGRAPH_TEXT, min_size=1, max_size=4), st.sampled_from([None, "http://example.org/a/b"]))
+def test_text_paragraphs_pass_nh3_and_lxml_unchanged(texts, base):
+    markup = "".join(f"<p>{t}</p>" for t in texts)
+    if normalize._TEXT_PARAGRAPHS.fullmatch(markup):
+        assert normalize._nh3_and_links(markup, base) == markup
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(["<p>", "</p>", "<br>", "<b>", "</b>", "<pre>", "</pre>", "<td>", "<li>", "<!-- c -->",
+                                 "<script>s</script>", "<a href=' /r'>", "</a>", " ", "\n", "x", "&amp;", "&nbsp;",
+                                 "\xa0", "\r\n", "专利", "<style>q</style>", "<div>", "</div>"]), max_size=20).map("".join))
+def test_text_and_sanitized_as_separately(markup):
+    base = "http://example.org/a/b"
+    assert normalize.html_to_text_and_sanitized(markup, base) == (
+        normalize.html_to_text(markup), normalize.sanitize_html(markup, base))

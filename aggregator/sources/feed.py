@@ -40,11 +40,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import feedparser
-from feedparser.datetimes import _parse_date as _fp_parse_date
+from feedparser.datetimes import _parse_date as _fp_parse_date_uncached
 from feedparser.encodings import RE_XML_PI_ENCODING, parse_content_type
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
@@ -61,6 +62,7 @@ from aggregator.normalize import (
     clean_line,
     clean_text,
     html_to_text,
+    html_to_text_and_sanitized,
     iso_utc,
     normalize_language,
     sanitize_html,
@@ -264,7 +266,11 @@ def _is_http_url(value: str) -> bool:
 
 def _absolute_http_url(link: str | None, base: str) -> str | None:
     """The link as we store it (see :func:`aggregator.urls.article_link`), or None."""
-    return article_link(link, base)
+    return _article_link(link, base) if isinstance(link, str) else None
+
+
+# Pure, and asked twice for each entry (its base URL, then its link to store).
+_article_link = lru_cache(maxsize=256)(article_link)
 
 
 def _is_feed_itself(link: str, feed_url: str) -> bool:
@@ -407,7 +413,7 @@ def _json_item(item: Mapping[str, Any], feed_url: str, fallback_languages: tuple
     content_text = _str(item.get("content_text"))
     summary = clean_text(_str(item.get("summary")))
     if content_html:
-        body, body_html = html_to_text(content_html), sanitize_html(content_html, base)
+        body, body_html = html_to_text_and_sanitized(content_html, base)
     elif content_text:
         body = clean_text(content_text)
         body_html = sanitize_html(_text_to_html(body), base)
@@ -500,8 +506,8 @@ def _undo_double_utf8(content: bytes, headers: Mapping[str, str]) -> bytes:
     """A UTF-8 document whose text was encoded twice (``CafÃ©``), repaired when all of it
     round-trips (see :func:`aggregator.encoding.undo_double_utf8`); other documents unchanged.
     feedparser repairs only text that fits Latin-1, not ``â€œ`` or ``Å’``."""
-    if any(name != "utf-8" for name in declared_encodings(content, headers)):
-        return content
+    if content.isascii() or any(name != "utf-8" for name in declared_encodings(content, headers)):
+        return content  # (ASCII: no character of a double encoding)
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -615,17 +621,33 @@ def _detail_text(
     feedparser calls text/plain by guess while offices put ``&lt;b&gt;`` (and worse) in them;
     an Atom ``type="text"`` title is plain text by declaration and keeps its ``<`` as written.
     """
+    text, markup, _ = _detail_parts(detail, fallback, sniff_html=sniff_html)
+    return text, markup
+
+
+def _detail_parts(
+    detail: Mapping[str, Any] | None, fallback: str | None = None, *, sniff_html: bool = False,
+    base: str | None = None,
+) -> tuple[str, str, str]:
+    """:func:`_detail_text`, and with a ``base`` also its HTML sanitized against that base
+    (``sanitize_html(html, base)``; "" without one), the markup parsed once for both."""
     value = (detail or {}).get("value") if detail else None
     value = value if isinstance(value, str) else (fallback or "")
     if not value.strip():
-        return "", ""
+        return "", "", ""
     kind = str((detail or {}).get("type") or "text/html").lower()
     if kind in _HTML_TYPES or (sniff_html and _HTML_TAG.search(value)):
-        text = html_to_text(value)
+        if "<" in value:
+            if base is None:
+                return html_to_text(value), value, ""
+            text, sanitized = html_to_text_and_sanitized(value, base)
+            return text, value, sanitized
         # Without a single tag it is text with entities: give it a paragraph like plain text gets.
-        return text, (value if "<" in value else _text_to_html(text))
-    text = clean_text(value)
-    return text, _text_to_html(text)
+        text = html_to_text(value)
+    else:
+        text = clean_text(value)
+    markup = _text_to_html(text)
+    return text, markup, (sanitize_html(markup, base) if base is not None else "")
 
 
 def _feedparser_entry(
@@ -647,10 +669,14 @@ def _feedparser_entry(
 
     title_detail = get(entry, "title_detail")
     title, _ = _detail_text(title_detail, get(entry, "title"), sniff_html=is_rss)
-    summary_detail = get(entry, "summary_detail")
-    summary, summary_html = _detail_text(summary_detail, get(entry, "summary"))
+    # The stored HTML is the content's, else the summary's: sanitized from the tree its text is read from.
     content_detail = _main_content(get(entry, "content") or [])
-    body, content_html = _detail_text(content_detail)
+    body, content_html, body_html = _detail_parts(content_detail, base=base)
+    summary_detail = get(entry, "summary_detail")
+    summary, summary_html, summary_clean = _detail_parts(
+        summary_detail, get(entry, "summary"), base=None if content_html else base)
+    if not content_html:
+        body_html = summary_clean
 
     published_raw = get(entry, "published")
     published = _date_from_struct(get(entry, "published_parsed"), published_raw)
@@ -667,7 +693,7 @@ def _feedparser_entry(
         title=clean_line(title),
         summary=summary,
         body=body,
-        body_html=sanitize_html(content_html or summary_html, base),
+        body_html=body_html,
         published=published,
         published_raw=published_raw.strip()
         if isinstance(published_raw, str) and published_raw.strip()
@@ -774,6 +800,11 @@ _PLAIN_HTML = re.compile(rf"(?:[^<&\r]++|&(?:amp|lt|gt|quot|apos);|{_PLAIN_TAG})
 _CP1252_RANGE = re.compile("[\x80-\x9f]")
 _FP_EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")  # noqa: E501
 _FP_HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
+
+
+# feedparser's date parser tries its formats one after another; an Atom entry's published and
+# updated dates are often the same string. Pure (a struct_time or None for a string).
+_fp_parse_date = lru_cache(maxsize=256)(_fp_parse_date_uncached)
 
 
 class _Decline(Exception):
