@@ -31,7 +31,14 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .cluster import FINGERPRINT_VERSION, Fingerprint, candidate_keys, decide, too_different_in_length
+from .cluster import (
+    FINGERPRINT_VERSION,
+    THRESHOLD,
+    Fingerprint,
+    candidate_keys,
+    score,
+    too_different_in_length,
+)
 from .derived import Derived, derive, fts_text, topics_json
 from .exceptions import StorageError
 from .normalize import iso_utc
@@ -1026,9 +1033,6 @@ class Archive:
         # A key that many articles share is a common phrase, not evidence of a copy: skipping
         # such keys keeps the candidate set from growing with the archive. Postings are counted
         # only up to the limit, so a very common key costs no more than a rare one.
-        # Only a cluster's representative has keys, and its cluster is itself (see
-        # _store_fingerprint), so the candidates' rows are read up to sort_date only: the
-        # columns added later (cluster_id) sit behind the body, on overflow pages.
         rows = self.db.conn.execute(
             f"""WITH wanted(key) AS (VALUES {values}),
                 usable AS (
@@ -1038,18 +1042,26 @@ class Archive:
                 nearest AS (
                     SELECT article_id FROM fingerprint_keys WHERE key IN (SELECT key FROM usable)
                     GROUP BY article_id ORDER BY count(*) DESC, article_id LIMIT ?)
-                SELECT a.id, f.fingerprint FROM articles a
-                JOIN article_fingerprints f ON f.article_id = a.id
-                WHERE a.id IN (SELECT article_id FROM nearest) AND a.id != ? AND f.version = ?
-                ORDER BY a.sort_date IS NULL, a.sort_date, a.seq""",
+                SELECT f.article_id, f.fingerprint FROM article_fingerprints f
+                WHERE f.article_id IN (SELECT article_id FROM nearest) AND f.article_id != ? AND f.version = ?""",
             [*keys, MAX_KEY_POSTINGS, MAX_KEY_POSTINGS, MAX_CLUSTER_CANDIDATES + 1, article_id, FINGERPRINT_VERSION],
         ).fetchall()
         # The length guard reads the blob's header: a candidate it rules out is never decoded.
-        assignment = decide(article_id, fp, ((cid, cid, Fingerprint.from_bytes(blob)) for cid, blob in rows
-                                             if not too_different_in_length(fp, blob)))
-        if assignment.matched_id is None:
+        # Only a cluster's representative has keys, and its cluster is itself (see
+        # _store_fingerprint). The candidates are scored first and put in date order only when
+        # several share the best score: most articles match nothing, and reading the dates
+        # (a row lookup in the large articles table per candidate) is most of a lookup's cost.
+        scored = [(score(fp, Fingerprint.from_bytes(blob)), cid) for cid, blob in rows
+                  if not too_different_in_length(fp, blob)]
+        best = max((s for s, _ in scored), default=0.0)
+        if best < THRESHOLD:
             return None
-        return assignment.cluster_id, assignment.similarity
+        tied = [cid for s, cid in scored if s == best]
+        if len(tied) > 1:
+            marks = ", ".join("?" for _ in tied)
+            tied = [cid for (cid,) in self.db.conn.execute(
+                f"SELECT id FROM articles WHERE id IN ({marks}) ORDER BY sort_date IS NULL, sort_date, seq", tied)]
+        return tied[0], round(best, 4)  # as cluster.decide reports it
 
     def _store_fingerprint(self, article_id: str, fp: Fingerprint, *, representative: bool) -> None:
         """Keep the fingerprint; only an article that stands for its cluster (the first member,
