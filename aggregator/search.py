@@ -550,7 +550,7 @@ def _newest_pages(conn, match: str, low: int, high: int, first: int) -> Iterator
         if not rowids:
             return
         scores = dict(conn.execute(ranks, [match, rowids[-1], rowids[0]]).fetchall())
-        yield [(rowid, scores[rowid]) for rowid in rowids]
+        yield [(rowid, scores[rowid]) for rowid in rowids if rowid in scores]  # a writer may delete in between
         if len(rowids) < size:
             return
         high = rowids[-1] - 1
