@@ -470,9 +470,10 @@ def search_articles(
             sizes = _cluster_sizes(db, {r["cluster_id"] for r in rows})
     finally:
         hits.close()
+    bodies = _bodies(db, [row["_seq"] for row in rows])
     results = []
     for row in rows:
-        body = row.pop("body") or ""
+        body = bodies.get(row.pop("_seq")) or ""
         row.pop("_sort")
         cluster = row.pop("cluster_id")
         row["duplicates"] = 0 if all_duplicates else sizes.get(cluster, 1) - 1
@@ -496,10 +497,10 @@ def _hits(db, expression: str, filters: SearchFilters, sort: str, query: str, fi
     conn = getattr(db, "conn", db)
     try:
         pages = (_ranked_pages if sort == "rank" else _newest_pages)(conn, match, low, high, first)
-        names = (*RESULT_COLUMNS, "cluster_id", "_sort", "body")
+        names = (*RESULT_COLUMNS, "cluster_id", "_sort", "_seq")
         for page in pages:
-            found = {row[0]: row[1:] for row in conn.execute(
-                f"SELECT a.seq, {columns}, a.cluster_id, a.sort_date AS _sort, a.body FROM articles a "
+            found = {row[-1]: row for row in conn.execute(  # bodies only for the rows shown (_bodies)
+                f"SELECT {columns}, a.cluster_id, a.sort_date AS _sort, a.seq FROM articles a "
                 f"WHERE a.seq IN ({', '.join('?' for _ in page)}){''.join(' AND ' + c for c in clauses)}",
                 [rowid & SEQ_MASK for rowid, _ in page] + params)}
             rows = [(rowid, {**dict(zip(names, found[rowid & SEQ_MASK], strict=True)), "rank": rank})
@@ -531,21 +532,28 @@ def _ranked_pages(conn, match: str, low: int, high: int, first: int) -> Iterator
 
 def _newest_pages(conn, match: str, low: int, high: int, first: int) -> Iterator[list[tuple[int, float]]]:
     """Matches in descending rowid (date) order, each page continuing below the last rowid read;
-    a page ends at a date key's end, so a page holds whole keys (see _by_date)."""
-    sql = (f"SELECT rowid, bm25(articles_fts, {_BM25_ARGS}) FROM articles_fts "
+    a page ends at a date key's end, so a page holds whole keys (see _by_date).
+
+    The rowids are read without bm25, so FTS5 stops after the page; the page's ranks come from
+    one more statement over the page's rowid span (the same rows). bm25 counts each phrase's
+    documents once per statement, reading its whole list: done once per page, not per read."""
+    ids = ("SELECT rowid FROM articles_fts "
            "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?")
+    ranks = (f"SELECT rowid, bm25(articles_fts, {_BM25_ARGS}) FROM articles_fts "
+             "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?")
     size = first
     while high >= low:
-        page = conn.execute(sql, [match, low, high, size]).fetchall()
-        if len(page) == size:  # complete the last key: its rows order among themselves
-            key = page[-1][0] >> SEQ_BITS
-            page += conn.execute(sql, [match, max(low, key << SEQ_BITS), page[-1][0] - 1, -1]).fetchall()
-        if not page:
+        rowids = [rowid for (rowid,) in conn.execute(ids, [match, low, high, size])]
+        if len(rowids) == size:  # complete the last key: its rows order among themselves
+            key = rowids[-1] >> SEQ_BITS
+            rowids += [rowid for (rowid,) in conn.execute(ids, [match, max(low, key << SEQ_BITS), rowids[-1] - 1, -1])]
+        if not rowids:
             return
-        yield page
-        if len(page) < size:
+        scores = dict(conn.execute(ranks, [match, rowids[-1], rowids[0]]).fetchall())
+        yield [(rowid, scores[rowid]) for rowid in rowids if rowid in scores]  # a writer may delete in between
+        if len(rowids) < size:
             return
-        high = page[-1][0] - 1
+        high = rowids[-1] - 1
         size = min(_MAX_PAGE, size * 2)
 
 
@@ -586,6 +594,13 @@ def _one_per_cluster(hits: Iterator[dict], limit: int, offset: int) -> list[dict
     return [chosen[c] for c in order[offset:wanted]]
 
 
+def _bodies(db, seqs: list[int]) -> dict[int, str | None]:
+    if not seqs:
+        return {}
+    return dict(db.execute(f"SELECT seq, body FROM articles WHERE seq IN ({', '.join('?' for _ in seqs)})",
+                           seqs).fetchall())
+
+
 def _cluster_sizes(db, clusters: set[str]) -> dict[str, int]:
     if not clusters:
         return {}
@@ -616,17 +631,43 @@ def _term_patterns(terms: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 def make_snippet(text: str, terms: tuple[str, ...], width: int = SNIPPET_WIDTH) -> str:
-    """A window of the text around the first matched term, terms marked **like this**."""
-    text = " ".join(text.split())
+    """A window of the text around the first matched term, terms marked **like this**.
+
+    The window is taken from the text with its whitespace collapsed (" ".join(text.split())),
+    but only as much of it is collapsed as the window needs: a match never spans whitespace,
+    so the first match in the text as it is, is the first in the collapsed text."""
     pattern = _term_patterns(terms)
     match = pattern.search(text) if pattern else None
     if match is None:
-        return text[:width] + ("…" if len(text) > width else "")
-    start = max(0, match.start() - width // 3)
+        head = _collapsed_head(text, width + 1)
+        return head[:width] + ("…" if len(head) > width else "")
+    before = text[: match.start()]
+    at = len(" ".join(before.split()))
+    if at and before[-1].isspace():
+        at += 1  # the space that stands for the whitespace before the match
+    text = _collapsed_head(text, at + width + 1)  # exact up to the window's end and one more
+    start = max(0, at - width // 3)
     if start:
         space = text.find(" ", start)
-        start = space + 1 if 0 <= space < match.start() else start
+        start = space + 1 if 0 <= space < at else start
     end = min(len(text), start + width)
     window = text[start:end]
     marked = pattern.sub(lambda m: f"**{m.group(0)}**", window)
     return ("…" if start else "") + marked + ("…" if end < len(text) else "")
+
+
+_WHITESPACE = re.compile(r"\s")
+
+
+def _collapsed_head(text: str, length: int) -> str:
+    """" ".join(text.split()), either whole or cut anywhere at `length` characters or more."""
+    cut = 2 * length + 64
+    while cut < len(text):
+        space = _WHITESPACE.search(text, cut)  # cut between words: the words before are exact
+        if space is None:
+            break
+        head = " ".join(text[: space.start()].split())
+        if len(head) >= length:
+            return head
+        cut *= 2
+    return " ".join(text.split())

@@ -195,7 +195,7 @@ def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
         def latest():
             return lambda: list(iter_articles(db, limit=20))
 
-        results = {"rows": rows}
+        results = {"rows": rows, "load_average_before": os.getloadavg()[0]}  # timings are noisy on a loaded host
         for name, make in (("ranked_office_date", ranked_filtered), ("newest_first", newest_first),
                            ("cjk_2char", cjk), ("common_word", common), ("latest_no_query", latest),
                            ("cjk_office_date", cjk_filtered)):
@@ -206,6 +206,7 @@ def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
                              [f'"{word}"']).fetchone()[0]
             for word in ("patent", "office")
         }
+    results["load_average_after"] = os.getloadavg()[0]
     results["bytes"] = Path(path).stat().st_size
     results["bytes_per_article"] = results["bytes"] / max(1, rows)
     return results

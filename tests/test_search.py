@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from aggregator import search
 from aggregator.exceptions import InvalidSearchQuery
 from aggregator.search import SearchFilters, index_text, make_snippet, parse_query, search_articles
 from aggregator.store import Archive, FetchRecord, SourceState
@@ -51,6 +52,36 @@ def test_queries_become_safe_fts_expressions(query, expression):
 def test_unreadable_queries_are_clear_errors(query):
     with pytest.raises(InvalidSearchQuery):
         parse_query(query)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_snippet_is_cut_from_the_text_with_its_whitespace_collapsed(seed):
+    """make_snippet collapses only as much whitespace as its window needs: the result is that
+    of the whole text collapsed first."""
+    import random
+
+    def reference(text, terms, width):
+        text = " ".join(text.split())
+        pattern = search._term_patterns(terms)
+        match = pattern.search(text) if pattern else None
+        if match is None:
+            return text[:width] + ("…" if len(text) > width else "")
+        start = max(0, match.start() - width // 3)
+        if start:
+            space = text.find(" ", start)
+            start = space + 1 if 0 <= space < match.start() else start
+        end = min(len(text), start + width)
+        marked = pattern.sub(lambda m: f"**{m.group(0)}**", text[start:end])
+        return ("…" if start else "") + marked + ("…" if end < len(text) else "")
+
+    rng = random.Random(seed)
+    words = ["patent", "Patents", "专利", "专 利", "abc专利", "court", "x", "_patent", "Patent,", "商標", "\u00a0", "\x1c"]
+    for _ in range(2000):
+        text = "".join(rng.choice(words) + rng.choice([" ", "", "\n\n", "\t ", "\u3000"])
+                       for _ in range(rng.choice([0, 1, 5, 40, 300])))
+        terms = tuple(rng.sample(["patent", "专利", "court", "商標", "zzz"], rng.randint(0, 2)))
+        width = rng.choice([180, 30, 3])
+        assert make_snippet(text, terms, width) == reference(text, terms, width), (text, terms, width)
 
 
 def test_snippet_marks_stemmed_and_cjk_terms():

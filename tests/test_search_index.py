@@ -125,6 +125,24 @@ def test_pages_continue_where_they_stopped(corpus, monkeypatch):
     assert len(ranked) == 2  # a top-k, then one statement read to the end as needed
 
 
+def test_newest_first_reads_rowids_without_bm25_and_ranks_each_page_once(corpus, monkeypatch):
+    """bm25 reads each phrase's whole document list once per statement: newest-first leaves it
+    out of the statements that walk the index, and ranks a page with a single statement."""
+    monkeypatch.setattr(search, "_FIRST_PAGE", 2)
+    monkeypatch.setattr(search, "_MAX_PAGE", 2)
+    statements: list[str] = []
+    corpus.db.conn.set_trace_callback(statements.append)
+    try:
+        results = search_articles(corpus.db, "patent OR fees", sort="date", limit=1)  # reads 50 rows
+    finally:
+        corpus.db.conn.set_trace_callback(None)
+    walks = [s for s in statements if "ORDER BY rowid DESC" in s]
+    scored = [s for s in statements if "bm25(" in s]
+    assert len(results) == 1 and not [s for s in walks if "bm25(" in s]
+    pages = [s for s in walks if not s.rstrip().endswith("LIMIT -1")]  # not the completion of a day
+    assert len(pages) > 1 and len(scored) == len(pages)  # one rank statement per page read
+
+
 def test_fts_rowids_are_date_keys_and_seq(corpus):
     db = corpus.db
     rows = db.execute("SELECT seq, sort_date, fts_rowid FROM articles").fetchall()
