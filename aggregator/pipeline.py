@@ -42,7 +42,15 @@ from .scheduler import is_due, next_due_after_failure, next_due_after_success, p
 from .store import DEFAULT_KEEP_SNAPSHOTS, Archive, FetchRecord, SourceState
 from .types import FetchedArticle, FetchResult, Source
 from .urls import canonical_url
-from .workers import POOL_MIN_SOURCES, ParsePool, article_job, default_workers, feed_job, list_job
+from .workers import (
+    POOL_MIN_SOURCES,
+    ParsePool,
+    attach,
+    default_workers,
+    detached_article_job,
+    detached_feed_job,
+    list_job,
+)
 
 log = logging.getLogger("ipnews")
 
@@ -353,9 +361,9 @@ class Poller:
         if result.not_modified:
             return result, [], None
         known = await self.writer.read(Archive.known_hashes, source.id)
-        parsed = await self.pool.run(feed_job, result, source, self.archive.host_aliases, known)
+        parsed = await self.pool.run(detached_feed_job, result, source, self.archive.host_aliases, known)
         warning = "; ".join(parsed.warnings) or None  # recorded on the source, like a page source's
-        return result, parsed.articles, warning
+        return result, attach(parsed.articles, result), warning
 
     async def _get_html(self, source: Source, url: str, **validators: str | None) -> FetchResult:
         return await self.fetcher.get(url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
@@ -400,8 +408,9 @@ class Poller:
         async def one(entry) -> FetchedArticle | SourceError:
             try:
                 result = await self._get_html(source, entry.url)
-                return await self.pool.run(article_job, result, source, entry, {"entry": entry_to_json(entry)},
-                                           aliases)
+                parsed = await self.pool.run(detached_article_job, result, source, entry,
+                                             {"entry": entry_to_json(entry)}, aliases)
+                return attach([parsed], result)[0]
             except SourceError as e:
                 return e
 

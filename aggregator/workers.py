@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .types import Article, FetchedArticle, FetchResult, Source
@@ -72,6 +72,28 @@ def article_job(result: FetchResult, source: Source, entry: Any, context: Mappin
 
     article: Article = parse_article_page(result.content, result.headers, source, result.final_url, entry)
     return FetchedArticle(article, result, context, derive(article, host_aliases), _pack(result))
+
+
+def detached_feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str],
+                      known: Mapping[str, str] | None = None) -> ParsedFeed:
+    """:func:`feed_job` for a worker process: the articles come back without their response.
+
+    The caller holds the response already (it sent it); pickling it back would put a second copy
+    of every body through the pipe and into the caller's memory. :func:`attach` puts it back."""
+    parsed = feed_job(result, source, host_aliases, known)
+    return ParsedFeed([replace(f, response=None) for f in parsed.articles], parsed.warnings)
+
+
+def detached_article_job(result: FetchResult, source: Source, entry: Any, context: Mapping[str, Any] | None,
+                         host_aliases: Mapping[str, str]) -> FetchedArticle:
+    """:func:`article_job` without the response in what it returns (see :func:`detached_feed_job`)."""
+    return replace(article_job(result, source, entry, context, host_aliases), response=None)
+
+
+def attach(items: list[FetchedArticle], result: FetchResult) -> list[FetchedArticle]:
+    """The articles of a detached job with the response they were parsed from (one object for
+    all, so the archive stores one snapshot)."""
+    return [replace(f, response=result) for f in items]
 
 
 def _warm_up() -> None:
