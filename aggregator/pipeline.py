@@ -52,6 +52,7 @@ from .workers import (
     detached_article_job,
     detached_feed_job,
     list_job,
+    trim_heap,
 )
 
 log = logging.getLogger("ipnews")
@@ -236,6 +237,8 @@ class ArchiveWriter:
     def _work(self) -> None:
         held = None  # a job taken from the queue while gathering a group, run next
         while True:
+            if held is None and self._jobs.empty():
+                trim_heap()  # idle: between saves, nothing waiting (see workers.trim_heap)
             job, held = held or self._jobs.get(), None
             if job is _STOP:
                 return

@@ -122,9 +122,10 @@ class TreeRss:
                 status = _status_kib(pid, "VmRSS", "VmHWM")
                 total += status["VmRSS"]
                 if status["VmHWM"]:
-                    self.hwm_kib[pid] = max(self.hwm_kib.get(pid, 0), status["VmHWM"])
-                    if pid not in self.roles:
-                        self.roles[pid] = "main" if pid == me else _role(pid)
+                    # The last value, not the largest: a spawned child is a fork of this process
+                    # until its exec, which starts a new VmHWM (and a new command line).
+                    self.hwm_kib[pid] = status["VmHWM"]
+                    self.roles[pid] = "main" if pid == me else _role(pid)
                 if n % self.pss_every == 0:
                     pss += _pss_kib(pid)
                 todo.extend(_children(pid))
