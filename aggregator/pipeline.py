@@ -18,8 +18,10 @@ thread that owns the SQLite connection (:class:`ArchiveWriter`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
+import contextvars
 import functools
 import logging
 import queue
@@ -42,12 +44,27 @@ from .scheduler import is_due, next_due_after_failure, next_due_after_success, p
 from .store import DEFAULT_KEEP_SNAPSHOTS, Archive, FetchRecord, SourceState
 from .types import FetchedArticle, FetchResult, Source
 from .urls import canonical_url
-from .workers import POOL_MIN_SOURCES, ParsePool, article_job, default_workers, feed_job, list_job
+from .workers import (
+    POOL_MIN_SOURCES,
+    ParsePool,
+    attach,
+    default_workers,
+    detached_article_job,
+    detached_feed_job,
+    list_job,
+    trim_heap,
+)
 
 log = logging.getLogger("ipnews")
 
 HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 GROUP_COMMIT_SOURCES = 32  # at most this many sources' saves share one commit
+# Fetched bytes of the sources between their first parse and their save, at most (a source bigger
+# than this runs alone). What a source holds meanwhile (the responses, their parsed articles with
+# bodies, HTML, index text, fingerprints, the compressed snapshots) is about 7× its response bytes,
+# and the writer is the slowest stage, so without a bound what waits for it grows to `concurrency`
+# sources. 4 MiB is 25-30 sources of the benchmark corpus: enough to fill a group commit.
+INFLIGHT_BYTES = 4 << 20
 _STOP = object()  # tells the archive writer thread to finish
 
 
@@ -220,6 +237,8 @@ class ArchiveWriter:
     def _work(self) -> None:
         held = None  # a job taken from the queue while gathering a group, run next
         while True:
+            if held is None and self._jobs.empty():
+                trim_heap()  # idle: between saves, nothing waiting (see workers.trim_heap)
             job, held = held or self._jobs.get(), None
             if job is _STOP:
                 return
@@ -286,6 +305,66 @@ class ArchiveWriter:
                 self._reader.close()
 
 
+class ByteBudget:
+    """Bounds the response bytes held by sources between their first parse and their save.
+
+    A source takes its first response's bytes, waiting (first come, first served) until they
+    fit, or until nothing else is held, so a source larger than the budget still runs, alone.
+    Its later responses (a news list's next pages and article pages) are added without waiting:
+    a source that waited for a part of its memory while holding another could deadlock with the
+    others. Everything a source took is given back after its save (or failure).
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._waiters: collections.deque[tuple[asyncio.Future, _Claim, int]] = collections.deque()
+
+    def _fits(self, size: int) -> bool:
+        return self.used == 0 or self.used + size <= self.limit
+
+    async def take(self, claim: _Claim, size: int) -> None:
+        if claim.held or (not self._waiters and self._fits(size)):
+            self._grant(claim, size)
+            return
+        future = asyncio.get_running_loop().create_future()
+        waiter = (future, claim, size)
+        self._waiters.append(waiter)
+        try:
+            await future  # granted by _wake, which did the accounting
+        except asyncio.CancelledError:
+            if not future.done():
+                self._waiters.remove(waiter)
+                self._wake()  # the head of the line may have changed
+            raise  # granted already: the claim holds it, and its owner gives it back
+
+    def _grant(self, claim: _Claim, size: int) -> None:
+        self.used += size
+        claim.held += size
+
+    def give_back(self, claim: _Claim) -> None:
+        self.used -= claim.held
+        claim.held = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._fits(self._waiters[0][2]):
+            future, claim, size = self._waiters.popleft()
+            if not future.done():
+                self._grant(claim, size)
+                future.set_result(None)
+
+
+@dataclass
+class _Claim:
+    """What one source's poll took of the ByteBudget."""
+
+    held: int = 0
+
+
+_claim: contextvars.ContextVar[_Claim | None] = contextvars.ContextVar("ipnews_claim", default=None)
+
+
 class Poller:
     """Polls sources through one Fetcher into one Archive."""
 
@@ -300,8 +379,10 @@ class Poller:
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
         writer: ArchiveWriter | None = None,
         pool: ParsePool | None = None,
+        budget: ByteBudget | None = None,
     ):
         self.archive = archive
+        self.budget = budget
         self.fetcher = fetcher
         self.keep_snapshots = keep_snapshots
         self.run_id = run_id
@@ -311,6 +392,23 @@ class Poller:
         self.pool = pool or ParsePool(0)
 
     async def poll(self, source: Source) -> SourceOutcome:
+        claim = _Claim()
+        token = _claim.set(claim)  # seen by the tasks this poll starts (its article pages)
+        try:
+            return await self._poll(source)
+        finally:
+            _claim.reset(token)
+            if self.budget is not None:
+                self.budget.give_back(claim)
+
+    async def _parse(self, job: Callable[..., Any], result: FetchResult, *args: Any) -> Any:
+        """Run a parse job on a response, once the response's bytes fit in the budget."""
+        claim = _claim.get()
+        if self.budget is not None and claim is not None:
+            await self.budget.take(claim, len(result.content))
+        return await self.pool.run(job, result, *args)
+
+    async def _poll(self, source: Source) -> SourceOutcome:
         started_at = self.clock()
         started = time.monotonic()
         state = await self.writer.read(Archive.source_state, source.id)
@@ -353,9 +451,9 @@ class Poller:
         if result.not_modified:
             return result, [], None
         known = await self.writer.read(Archive.known_hashes, source.id)
-        parsed = await self.pool.run(feed_job, result, source, self.archive.host_aliases, known)
+        parsed = await self._parse(detached_feed_job, result, source, self.archive.host_aliases, known)
         warning = "; ".join(parsed.warnings) or None  # recorded on the source, like a page source's
-        return result, parsed.articles, warning
+        return result, attach(parsed.articles, result), warning
 
     async def _get_html(self, source: Source, url: str, **validators: str | None) -> FetchResult:
         return await self.fetcher.get(url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
@@ -370,7 +468,7 @@ class Poller:
         page_result = first
         seen_pages = {canonical_url(first.final_url)}
         for page_number in range(1, source.list.max_pages + 1):
-            listing = await self.pool.run(list_job, page_result, source)
+            listing = await self._parse(list_job, page_result, source)
             entries.extend(listing.entries)
             if page_number == source.list.max_pages or not listing.next_url:
                 break
@@ -400,8 +498,9 @@ class Poller:
         async def one(entry) -> FetchedArticle | SourceError:
             try:
                 result = await self._get_html(source, entry.url)
-                return await self.pool.run(article_job, result, source, entry, {"entry": entry_to_json(entry)},
-                                           aliases)
+                parsed = await self._parse(detached_article_job, result, source, entry,
+                                           {"entry": entry_to_json(entry)}, aliases)
+                return attach([parsed], result)[0]
             except SourceError as e:
                 return e
 
@@ -503,8 +602,12 @@ async def poll_sources(
     transport: httpx.AsyncBaseTransport | None = None,
     on_done: Callable[[SourceOutcome], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    inflight_bytes: int | None = None,
 ) -> RunSummary:
-    """Poll the given sources concurrently; returns when every one has finished."""
+    """Poll the given sources concurrently; returns when every one has finished.
+
+    ``inflight_bytes``: see :class:`ByteBudget` (None: INFLIGHT_BYTES; 0: no bound but ``concurrency``)."""
+    inflight_bytes = INFLIGHT_BYTES if inflight_bytes is None else inflight_bytes
     summary = RunSummary(run_id=uuid.uuid4().hex[:12])
     started = time.monotonic()
     archive.sync_sources(config.sources, host_aliases=config.settings.host_aliases)
@@ -516,11 +619,13 @@ async def poll_sources(
         with ParsePool(parse_workers(config, len(sources))) as pool:
             async with build_fetcher(config, transport) as fetcher:
                 poller = Poller(archive, fetcher, run_id=summary.run_id, clock=clock, on_done=on_done,
-                                keep_snapshots=config.settings.snapshots_per_article, writer=writer, pool=pool)
+                                keep_snapshots=config.settings.snapshots_per_article, writer=writer, pool=pool,
+                                budget=ByteBudget(inflight_bytes) if inflight_bytes > 0 else None)
                 # A TaskGroup: if the archive itself fails (StorageError), the other polls are cancelled
                 # before the client closes under them, and the one error reaches the CLI.
-                # At most `concurrency` sources between their first request and their save: what
-                # waits for a parse worker or the writer is held in memory, so it must be bounded.
+                # At most `concurrency` sources between their first request and their save, and at
+                # most `inflight_bytes` of responses between parse and save (the budget): what waits
+                # for a parse worker or the writer is held in memory, so it must be bounded.
                 gate = asyncio.Semaphore(config.settings.concurrency)
 
                 async def gated(source: Source) -> SourceOutcome:
@@ -615,6 +720,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._reload = False
+        self._budget = ByteBudget(INFLIGHT_BYTES)  # shared by the rounds: polls outlive their round
 
     def request_stop(self) -> None:
         log.info("stopping: no new polls; finishing the ones in flight")
@@ -673,7 +779,8 @@ class Daemon:
                 await writer.call(self.archive.sync_sources, self.config.sources,
                                   host_aliases=self.config.settings.host_aliases)
                 poller = Poller(self.archive, fetcher, run_id=uuid.uuid4().hex[:12], clock=self.clock,
-                                keep_snapshots=self.config.settings.snapshots_per_article, writer=writer, pool=pool)
+                                keep_snapshots=self.config.settings.snapshots_per_article, writer=writer, pool=pool,
+                                budget=self._budget)
                 due = await writer.call(select_sources, self.config, self.archive, now=self.clock())
                 for source in due:
                     if source.id not in in_flight:

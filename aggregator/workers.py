@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
+import functools
 import logging
 import multiprocessing
 import os
+import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .types import Article, FetchedArticle, FetchResult, Source
@@ -74,6 +77,70 @@ def article_job(result: FetchResult, source: Source, entry: Any, context: Mappin
     return FetchedArticle(article, result, context, derive(article, host_aliases), _pack(result))
 
 
+def detached_feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str],
+                      known: Mapping[str, str] | None = None) -> ParsedFeed:
+    """:func:`feed_job` for a worker process: the articles come back without their response.
+
+    The caller holds the response already (it sent it); pickling it back would put a second copy
+    of every body through the pipe and into the caller's memory. :func:`attach` puts it back."""
+    parsed = feed_job(result, source, host_aliases, known)
+    return ParsedFeed([replace(f, response=None) for f in parsed.articles], parsed.warnings)
+
+
+def detached_article_job(result: FetchResult, source: Source, entry: Any, context: Mapping[str, Any] | None,
+                         host_aliases: Mapping[str, str]) -> FetchedArticle:
+    """:func:`article_job` without the response in what it returns (see :func:`detached_feed_job`)."""
+    return replace(article_job(result, source, entry, context, host_aliases), response=None)
+
+
+def attach(items: list[FetchedArticle], result: FetchResult) -> list[FetchedArticle]:
+    """The articles of a detached job with the response they were parsed from (one object for
+    all, so the archive stores one snapshot)."""
+    return [replace(f, response=result) for f in items]
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Any:
+    """glibc's malloc_trim, or None (another C library)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")  # not find_library: it forks ldconfig
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_last_trim = 0.0
+
+
+def trim_heap(every: float = 0.5) -> None:
+    """Give the C heap's free pages back to the system, at most once per ``every`` seconds.
+
+    Bodies, parsed texts and pickles are mostly too big for Python's small-object allocator and
+    too small for their own mmap, so they come from malloc's heaps; freed, they leave holes that
+    glibc only returns from the top of a heap. Left alone, the process's RSS ratchets up to the
+    fragmented size of its busiest moment and stays there; malloc_trim(0) returns every free
+    page (MADV_DONTNEED) and costs about a millisecond.
+    """
+    global _last_trim
+    now = time.monotonic()
+    if now - _last_trim < every:
+        return
+    _last_trim = now
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _in_worker(job: Callable[..., Any], *args: Any) -> Any:
+    """Run a job in a worker process, then trim the worker's heap (see trim_heap)."""
+    try:
+        return job(*args)
+    finally:
+        trim_heap()
+
+
 def _warm_up() -> None:
     """Import the parsers once per worker, before the first job arrives."""
     from . import derived  # noqa: F401
@@ -110,7 +177,7 @@ class ParsePool:
             return await asyncio.to_thread(job, *args)
         try:
             executor = self._pool()
-            future = executor.submit(job, *args)
+            future = executor.submit(_in_worker, job, *args)
         except (OSError, RuntimeError) as e:  # no processes here (a sandbox, a script without a main guard)
             log.warning("cannot start parse worker processes (%s); parsing in threads instead",
                         str(e).strip().splitlines()[0])

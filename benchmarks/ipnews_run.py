@@ -5,9 +5,10 @@
 Polls every source of the config now (``run_fetch(include_not_due=True)``, as
 ``ipnews fetch --all`` does) with the config's defaults (per_host 2). Reports
 the wall time of the poll, its CPU time (this process and its parse workers),
-the outcome counts, what the archive holds afterwards, this process's peak RSS
-and the peak of the RSS summed over this process and its worker processes,
-sampled every 50 ms from /proc.
+the outcome counts, what the archive holds afterwards, and the memory: this
+process's peak RSS (VmHWM), each worker's, their sum, and the peaks of the RSS
+and of the PSS summed over this process and its children at one moment,
+sampled every 50 ms from /proc (see TreeRss for what each one means).
 """
 
 from __future__ import annotations
@@ -31,15 +32,44 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _rss_kib(pid: int) -> int:
+def _status_kib(pid: int, *fields: str) -> dict[str, int]:
+    """Fields of /proc/<pid>/status in KiB (0 for a process gone)."""
+    found = dict.fromkeys(fields, 0)
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                name = line.split(":", 1)[0]
+                if name in found:
+                    found[name] = int(line.split()[1])
+    except OSError:
+        pass
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: a page shared by n processes counts 1/n (libpython, the shared
+    libraries and the pages a spawned child shares with nothing are counted once in a sum)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _role(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    if "resource_tracker" in cmd:
+        return "resource_tracker"
+    if "spawn_main" in cmd or "forkserver" in cmd:
+        return "worker"
+    return "other"
 
 
 def _children(pid: int) -> list[int]:
@@ -54,28 +84,63 @@ def _children(pid: int) -> list[int]:
 
 
 class TreeRss:
-    """Samples the RSS of this process plus its descendants; keeps the peak of the sum."""
+    """Samples this process and its descendants every ``interval`` seconds.
 
-    def __init__(self, interval: float = 0.05):
+    Keeps three views of the peak, which answer different questions:
+
+    - ``peak_kib``: the peak of the RSS summed over the processes at one moment. Peaks of
+      different processes need not coincide, so this is what the machine had to provide at
+      most (up to the sampling interval), but a page shared by two processes counts twice.
+    - ``peak_pss_kib``: the same with PSS (each shared page split between its sharers): the
+      closest to the memory the poll really took.
+    - ``hwm_kib``: each process's own VmHWM (the kernel's exact peak RSS; the last value seen
+      before the process ended). Their sum is the old "summed" figure: an upper bound that
+      adds peaks of different moments and counts shared pages once per process.
+    """
+
+    def __init__(self, interval: float = 0.05, pss_every: int = 4):
         import threading
 
         self.interval = interval
+        self.pss_every = pss_every  # smaps_rollup walks the page tables: every 4th sample
         self.peak_kib = 0
+        self.peak_pss_kib = 0
+        self.hwm_kib: dict[int, int] = {}
+        self.roles: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        me, n = os.getpid(), 0
         while not self._stop.is_set():
-            pids, total, todo = set(), 0, [os.getpid()]
+            pids, total, pss, todo = set(), 0, 0, [me]
             while todo:
                 pid = todo.pop()
                 if pid in pids:
                     continue
                 pids.add(pid)
-                total += _rss_kib(pid)
+                status = _status_kib(pid, "VmRSS", "VmHWM")
+                total += status["VmRSS"]
+                if status["VmHWM"]:
+                    # The last value, not the largest: a spawned child is a fork of this process
+                    # until its exec, which starts a new VmHWM (and a new command line).
+                    self.hwm_kib[pid] = status["VmHWM"]
+                    self.roles[pid] = "main" if pid == me else _role(pid)
+                if n % self.pss_every == 0:
+                    pss += _pss_kib(pid)
                 todo.extend(_children(pid))
             self.peak_kib = max(self.peak_kib, total)
+            self.peak_pss_kib = max(self.peak_pss_kib, pss)
+            n += 1
             self._stop.wait(self.interval)
+
+    def hwm_by_role(self) -> dict[str, int]:
+        """Peak RSS (VmHWM) in bytes per kind of process (the largest, if several of a kind)."""
+        out: dict[str, int] = {}
+        for pid, kib in self.hwm_kib.items():
+            role = self.roles.get(pid, "other")
+            out[role] = max(out.get(role, 0), kib * 1024)
+        return out
 
     def __enter__(self) -> TreeRss:
         self._thread.start()
@@ -143,7 +208,9 @@ def main() -> None:
     failures = [f"{o.source_id}: {o.error}" for o in summary.failed][:5]
     warnings = [f"{o.source_id}: {o.warning}" for o in summary.outcomes if o.warning][:5]
     self_rss = peak_rss_bytes()
-    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    # ru_maxrss of the children is no use: a spawned worker is fork+exec of this process and Linux
+    # carries ru_maxrss over both, so it reports at least this process's RSS at the spawn.
+    child_rss = sum(kib for pid, kib in tree.hwm_kib.items() if pid != os.getpid()) * 1024
     result = {
         "seconds": seconds,
         "cpu_seconds": cpu + children_cpu,
@@ -162,6 +229,10 @@ def main() -> None:
         "peak_rss_bytes": self_rss,
         "peak_rss_children_bytes": child_rss,
         "peak_rss_tree_bytes": tree.peak_kib * 1024,
+        "peak_pss_tree_bytes": tree.peak_pss_kib * 1024,
+        # the old "summed" figure: every process's own peak RSS added up (peaks of different moments)
+        "peak_rss_summed_hwm_bytes": self_rss + child_rss,
+        "peak_rss_by_process_bytes": tree.hwm_by_role(),
         "db_bytes": db_bytes(Path(args.db)),
         "pid": os.getpid(),
     }

@@ -47,6 +47,13 @@ def _poll_stats(block: dict | None, name: str, entries_key: str) -> dict | None:
         "rss": max((p.get("peak_rss_tree_bytes") or p["peak_rss_bytes"] for p in polls if p.get("peak_rss_bytes")),
                    default=None),
         "rss_main": max((p["peak_rss_bytes"] for p in polls if p.get("peak_rss_bytes")), default=None),
+        # PSS summed at one moment (shared pages split between their processes), and the old
+        # upper bound: every process's own peak (VmHWM) added up, whenever each happened
+        "rss_pss": max((p["peak_pss_tree_bytes"] for p in polls if p.get("peak_pss_tree_bytes")), default=None),
+        "rss_hwm_sum": max((p["peak_rss_summed_hwm_bytes"] for p in polls if p.get("peak_rss_summed_hwm_bytes")),
+                           default=None),
+        "rss_worker": max((p["peak_rss_by_process_bytes"].get("worker", 0) for p in polls
+                           if p.get("peak_rss_by_process_bytes")), default=None),
         "checks_ok": all(c["ok"] for p in polls for c in p["checks"].values()),
         "checks": polls[0]["checks"],
         "db_bytes": _median([p.get("db_bytes") for p in polls]),
@@ -173,8 +180,13 @@ def render(results: dict) -> str:
                 f"for {small['rows']:,})" if small else f"RSS +{e['growth_bytes'] / MB:,.0f} MB",
                 "flat", flat if small else None)
     if ip_cold and ip_cold.get("rss"):
-        _target(rows, f"peak RSS of the {args['sources']}-source cold poll (all processes, summed)",
-                f"{ip_cold['rss'] / MB:,.0f} MB (main process alone {ip_cold['rss_main'] / MB:,.0f} MB)",
+        _target(rows, f"peak RSS of the {args['sources']}-source cold poll "
+                "(all processes, RSS summed at one moment)",
+                f"{ip_cold['rss'] / MB:,.0f} MB (main process alone {ip_cold['rss_main'] / MB:,.0f} MB"
+                + (f", parse worker {ip_cold['rss_worker'] / MB:,.0f} MB" if ip_cold.get("rss_worker") else "")
+                + (f"; PSS {ip_cold['rss_pss'] / MB:,.0f} MB" if ip_cold.get("rss_pss") else "")
+                + (f"; per-process peaks added up {ip_cold['rss_hwm_sum'] / MB:,.0f} MB" if ip_cold.get("rss_hwm_sum")
+                   else "") + ")",
                 "≤ 150 MB", ip_cold["rss"] <= 150 * MB)
     elif results.get("rss_remeasure"):
         again = results["rss_remeasure"]

@@ -182,3 +182,44 @@ def test_an_item_wrongly_taken_for_unchanged_is_still_stored_whole(tmp_path):
         assert archive.count("article_fingerprints") == 2
         hits = archive.db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'examination'")
         assert hits.fetchone()[0] == 2
+
+
+def test_byte_budget_bounds_what_waits_first_come_first_served():
+    from aggregator.pipeline import ByteBudget, _Claim
+
+    async def scenario():
+        budget = ByteBudget(100)
+        a, b, c, d = _Claim(), _Claim(), _Claim(), _Claim()
+        await budget.take(a, 60)
+        big = asyncio.create_task(budget.take(b, 500))  # larger than the budget: waits until nothing is held
+        small = asyncio.create_task(budget.take(c, 10))  # would fit, but waits its turn behind `big`
+        await asyncio.sleep(0)
+        assert not big.done() and not small.done()
+        await budget.take(a, 300)  # a source holding some adds its next responses without waiting
+        assert budget.used == 360
+        budget.give_back(a)
+        await asyncio.sleep(0)
+        assert big.done() and not small.done() and budget.used == 500  # alone
+        cancelled = asyncio.create_task(budget.take(d, 1))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.gather(cancelled, return_exceptions=True)
+        budget.give_back(b)
+        await asyncio.sleep(0)
+        assert small.done() and budget.used == 10 and d.held == 0
+        budget.give_back(c)
+        assert budget.used == 0
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_budget_of_one_byte_polls_one_source_at_a_time_and_archives_the_same(tmp_path, monkeypatch, workers):
+    from aggregator import pipeline
+
+    with LoopbackServer() as server:
+        serve(server)
+        unbounded = archive_after_fetch(tmp_path, server, "unbounded", 0)
+        monkeypatch.setattr(pipeline, "INFLIGHT_BYTES", 1)
+        bounded = archive_after_fetch(tmp_path, server, f"bounded-{workers}", workers)
+    assert bounded == unbounded
