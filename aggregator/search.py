@@ -455,9 +455,13 @@ def search_articles(
 ) -> list[dict]:
     """Ranked (bm25, title weighted) or newest-first results with a marked snippet.
 
+    sort="rank": best first, ties newest first. sort="date": `sort_date` descending (undated
+    last), the same `sort_date` most recently archived first (FTS rowid descending); no bm25
+    is computed, so `rank` is None.
+
     Near-duplicates (one `cluster_id`) come back as one row, the cluster's earliest published
-    match, with `duplicates` = how many other articles the cluster holds; `all_duplicates`
-    lists every member instead.
+    match, at the place of its first match in the order, with `duplicates` = how many other
+    articles the cluster holds; `all_duplicates` lists every member instead.
     """
     parsed = parse_query(query)
     hits = _hits(db, parsed.expression, filters or SearchFilters(), sort, query,
@@ -480,7 +484,7 @@ def search_articles(
         row["cluster_id"] = cluster
         row["snippet"] = make_snippet(" ".join(filter(None, [row.get("summary"), body])) or row["title"],
                                       parsed.terms)
-        row["rank"] = round(row["rank"], 4)
+        row["rank"] = None if row["rank"] is None else round(row["rank"], 4)
         results.append(row)
     return results
 
@@ -530,17 +534,15 @@ def _ranked_pages(conn, match: str, low: int, high: int, first: int) -> Iterator
         size = min(_MAX_PAGE, size * 2)
 
 
-def _newest_pages(conn, match: str, low: int, high: int, first: int) -> Iterator[list[tuple[int, float]]]:
+def _newest_pages(conn, match: str, low: int, high: int, first: int) -> Iterator[list[tuple[int, None]]]:
     """Matches in descending rowid (date) order, each page continuing below the last rowid read;
     a page ends at a date key's end, so a page holds whole keys (see _by_date).
 
-    The rowids are read without bm25, so FTS5 stops after the page; the page's ranks come from
-    one more statement over the page's rowid span (the same rows). bm25 counts each phrase's
-    documents once per statement, reading its whole list: done once per page, not per read."""
+    No statement calls bm25 (the rank is None): bm25 counts each phrase's documents by reading
+    its whole list once per statement, which at 1M articles costs more than the page itself.
+    Without it FTS5 reads the newest matches and stops."""
     ids = ("SELECT rowid FROM articles_fts "
            "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?")
-    ranks = (f"SELECT rowid, bm25(articles_fts, {_BM25_ARGS}) FROM articles_fts "
-             "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?")
     size = first
     while high >= low:
         rowids = [rowid for (rowid,) in conn.execute(ids, [match, low, high, size])]
@@ -549,8 +551,7 @@ def _newest_pages(conn, match: str, low: int, high: int, first: int) -> Iterator
             rowids += [rowid for (rowid,) in conn.execute(ids, [match, max(low, key << SEQ_BITS), rowids[-1] - 1, -1])]
         if not rowids:
             return
-        scores = dict(conn.execute(ranks, [match, rowids[-1], rowids[0]]).fetchall())
-        yield [(rowid, scores[rowid]) for rowid in rowids if rowid in scores]  # a writer may delete in between
+        yield [(rowid, None) for rowid in rowids]  # a row deleted since is dropped by the join
         if len(rowids) < size:
             return
         high = rowids[-1] - 1
@@ -558,13 +559,11 @@ def _newest_pages(conn, match: str, low: int, high: int, first: int) -> Iterator
 
 
 def _by_date(rows: list[tuple[int, dict]]) -> list[dict]:
-    """(rowid, row) pairs of whole date keys → exactly newest first, as `sort_date DESC, rank`
-    would order them: a key is a day, so within one the dates and then the ranks decide;
-    undated rows (key 0) by rank."""
-    rows = sorted(rows, key=lambda pair: pair[1]["rank"])
-    rows.sort(key=lambda pair: pair[1]["_sort"] or "", reverse=True)
-    rows.sort(key=lambda pair: pair[0] >> SEQ_BITS, reverse=True)
-    return [row for _, row in rows]
+    """(rowid, row) pairs of whole date keys → exactly `sort_date DESC` (undated last), the same
+    `sort_date` by rowid descending (most recently archived first): a key is a day, so within
+    one the dates and then the rowids decide; undated rows (key 0) by rowid."""
+    return [row for _, row in sorted(rows, key=lambda pair: (pair[0] >> SEQ_BITS, pair[1]["_sort"] or "", pair[0]),
+                                     reverse=True)]
 
 
 def _one_per_cluster(hits: Iterator[dict], limit: int, offset: int) -> list[dict]:
