@@ -52,6 +52,12 @@ def test_republications_share_a_cluster_and_search_shows_one_row(tmp_path, archi
     assert sorted(h["office"] for h in every) == ["CNIPA", "WIPO"]
     only_cnipa = json.loads(run(["search", "PCT", "--office", "CNIPA", "--format", "json"], db=archive_path).output)
     assert [h["office"] for h in only_cnipa] == ["CNIPA"]  # filters choose among the members
+    # Newest first: the cluster's place is its newest match (CNIPA), its row the earliest published; no rank.
+    by_date = json.loads(run(["search", "PCT", "--sort", "date", "--format", "json"], db=archive_path).output)
+    assert [(h["office"], h["duplicates"], h["rank"]) for h in by_date] == [("WIPO", 1, None)]
+    assert "PCT filings reach a record" in run(["search", "PCT", "--sort", "date", "--format", "csv"],
+                                                db=archive_path).output
+    assert "PCT filings reach a record" in run(["search", "PCT", "--sort", "date"], db=archive_path).output
     (wipo_id,) = [h["id"] for h in every if h["office"] == "WIPO"]
     shown = run(["show", wipo_id], db=archive_path).output
     assert "Near-duplicates (1):" in shown and "WIPO: PCT applications hit a record" in shown
