@@ -168,10 +168,18 @@ def render(results: dict) -> str:
                 f"{s['ranked_office_date']['p95_ms']:,.0f} ms", "≤ 50 ms", s["ranked_office_date"]["p95_ms"] <= 50)
         _target(rows, f"search at {rows_n:,}: newest-first top-20 (with a query), p95",
                 f"{s['newest_first']['p95_ms']:,.0f} ms", "≤ 10 ms", s["newest_first"]["p95_ms"] <= 10)
-        _target(rows, f"search at {rows_n:,}: 2-character CJK query, ranked top-20, p95",
-                f"{s['cjk_2char']['p95_ms']:,.0f} ms", "≤ 50 ms", s["cjk_2char"]["p95_ms"] <= 50)
-        _target(rows, f"search at {rows_n:,}: common English word, ranked top-20, p95",
-                f"{s['common_word']['p95_ms']:,.0f} ms", "≤ 50 ms", s["common_word"]["p95_ms"] <= 50)
+        # "2-character CJK queries included": the same two targets with a CJK word.
+        if "cjk_office_date" in s:
+            _target(rows, f"search at {rows_n:,}: 2-character CJK word, ranked top-20, office + date filter, p95",
+                    f"{s['cjk_office_date']['p95_ms']:,.0f} ms", "≤ 50 ms", s["cjk_office_date"]["p95_ms"] <= 50)
+        if "newest_first_cjk" in s:
+            _target(rows, f"search at {rows_n:,}: 2-character CJK word, newest-first top-20, p95",
+                    f"{s['newest_first_cjk']['p95_ms']:,.0f} ms", "≤ 10 ms", s["newest_first_cjk"]["p95_ms"] <= 10)
+        # Not targets of the issue (no filter, ranked): reported for scale, as before.
+        _target(rows, f"(for scale, not a target) search at {rows_n:,}: 2-character CJK word, ranked, no filter, p95",
+                f"{s['cjk_2char']['p95_ms']:,.0f} ms", "–", None)
+        _target(rows, f"(for scale, not a target) search at {rows_n:,}: common English word, ranked, no filter, p95",
+                f"{s['common_word']['p95_ms']:,.0f} ms", "–", None)
         e = big["export"]
         small = search.get(str(min(int(k) for k in search)), {}).get("export")
         flat = small is not None and e["growth_bytes"] <= max(small["growth_bytes"] * 1.5, small["growth_bytes"] + 20 * MB)
@@ -289,10 +297,14 @@ def render(results: dict) -> str:
                 "| query | " + " | ".join(f"{int(s):,} articles" for s in sizes) + " |",
                 "| --- | " + " | ".join("---" for _ in sizes) + " |"]
         for key, label in (("ranked_office_date", "ranked top-20, office + one-year filter"),
+                           ("cjk_office_date", "2-character CJK word, ranked top-20, office + one-year filter"),
                            ("newest_first", "newest-first top-20, common word"),
+                           ("newest_first_cjk", "newest-first top-20, 2-character CJK word"),
                            ("cjk_2char", "2-character CJK word, ranked top-20"),
                            ("common_word", "common English word, ranked top-20"),
                            ("latest_no_query", "latest 20, no query (`iter_articles`)")):
+            if not all(key in search[s]["search"] for s in sizes):
+                continue
             out.append(f"| {label} | " + " | ".join(
                 f"{search[s]['search'][key]['p50_ms']:,.1f} / {search[s]['search'][key]['p95_ms']:,.1f}"
                 for s in sizes) + " |")

@@ -179,6 +179,10 @@ def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
             word = rng.choice(COMMON_WORDS)
             return lambda: search_articles(db, word, sort="date", limit=20)
 
+        def newest_first_cjk():
+            word = rng.choice(CJK_QUERIES)
+            return lambda: search_articles(db, word, sort="date", limit=20)
+
         def cjk_filtered():
             word, office, year = rng.choice(CJK_QUERIES), rng.choice(offices), rng.randint(2001, 2025)
             filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
@@ -198,7 +202,7 @@ def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
         results = {"rows": rows, "load_average_before": os.getloadavg()[0]}  # timings are noisy on a loaded host
         for name, make in (("ranked_office_date", ranked_filtered), ("newest_first", newest_first),
                            ("cjk_2char", cjk), ("common_word", common), ("latest_no_query", latest),
-                           ("cjk_office_date", cjk_filtered)):
+                           ("cjk_office_date", cjk_filtered), ("newest_first_cjk", newest_first_cjk)):
             results[name] = _timed([make() for _ in range(samples)])
         # how many articles the words match: the size of the work behind each query
         results["matches"] = {
