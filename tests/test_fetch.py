@@ -672,3 +672,26 @@ def test_host_delay_and_the_per_host_limit_hold_together():
     assert server.peak_concurrency == 2
     assert fetcher.peak_in_flight == {"127.0.0.1": 2}
     assert all(gap >= 0.1 - GAP_TOLERANCE for gap in start_gaps(server))
+
+
+def test_each_origin_gets_its_own_small_keep_alive_pool():
+    """httpcore checks every pooled connection for each request: one pool per origin keeps that
+    check to a host's own few connections, and each host's connections stay open between
+    requests (issue #7)."""
+    n = 12
+    with LoopbackServer("127.0.0.1") as a, LoopbackServer("127.0.0.2") as b:
+        for i in range(n):
+            a.add(f"/{i}", b"a")
+            b.add(f"/{i}", b"b")
+
+        async def main():
+            async with Fetcher(user_agent=UA, per_host=2) as fetcher:
+                for i in range(0, n, 4):  # a few rounds of concurrent requests to both hosts
+                    await asyncio.gather(*(fetcher.get(s.url(f"/{j}")) for s in (a, b) for j in range(i, i + 4)))
+                pools = fetcher._client._transport._pools
+                return {key[1]: len(pool._pool.connections) for key, pool in pools.items()}
+
+        open_connections = run(main())
+    assert set(open_connections) == {b"127.0.0.1", b"127.0.0.2"}
+    assert all(1 <= count <= 2 for count in open_connections.values())  # kept alive, at most per_host
+    assert len(a.requests) == len(b.requests) == n + 1  # and robots.txt
