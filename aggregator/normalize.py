@@ -119,7 +119,7 @@ _HTML_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20),
 _ASCII_CONTROLS = bytes([*range(0x00, 0x0A), *range(0x0B, 0x20), 0x7F])
 
 
-def _fold_whitespace(text: str) -> str:
+def fold_whitespace(text: str) -> str:
     """``_WHITESPACE.sub(" ", text)``: str.split() knows the same whitespace as the pattern's \\s."""
     if not text:
         return text

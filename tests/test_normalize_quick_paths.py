@@ -63,7 +63,7 @@ def test_clean_text_examples():
 @settings(max_examples=3000, deadline=None)
 @given(_TEXT)
 def test_whitespace_folded_as_before(text):
-    assert normalize._fold_whitespace(text) == normalize._WHITESPACE.sub(" ", text)
+    assert normalize.fold_whitespace(text) == normalize._WHITESPACE.sub(" ", text)
 
 
 # Paragraphs of text, as lxml writes them: the shape whose sanitizing skips nh3 and the second lxml pass.

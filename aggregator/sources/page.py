@@ -56,7 +56,7 @@ from ..encoding import decode_document
 from ..exceptions import ParseError
 from ..labels import DATE_FIELDS, is_furniture, read_label_line, split_labelled_lines, split_topics
 from ..language import choose_language
-from ..normalize import clean_line, clean_text, html_to_text, sanitize_html
+from ..normalize import clean_line, clean_text, fold_whitespace, html_to_text, sanitize_html
 from ..types import Article, ArticleRecipe, Source, article_id
 from ..urls import article_link, canonical_url
 
@@ -908,7 +908,7 @@ def _tree_text(root: Tag) -> str | None:
     def add(value: str, pre: bool) -> None:
         nonlocal pending
         if not pre:
-            value = _fold_spaces(value)
+            value = fold_whitespace(value)  # as html_to_text folds text outside <pre>
         if not value:
             return
         if not value.strip():
@@ -962,20 +962,6 @@ def _tree_text(root: Tag) -> str | None:
         items.reverse()
         stack.extend(items)
     return "".join(pieces)
-
-
-def _fold_spaces(text: str) -> str:
-    """Runs of whitespace as one space, as html_to_text folds text outside <pre>."""
-    if not text:
-        return text
-    folded = " ".join(text.split())
-    if not folded:
-        return " "
-    if text[0].isspace():
-        folded = " " + folded
-    if text[-1].isspace():
-        folded += " "
-    return folded
 
 
 def _html_text(root: Tag) -> str:
