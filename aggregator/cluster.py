@@ -408,12 +408,15 @@ def too_different_in_length(fp: Fingerprint, stored: bytes) -> bool:
     alone: candidates it rules out need not be decoded (their score would be 0.0)."""
     if len(stored) < _HEADER.size:
         return False  # let from_bytes say what is wrong with it
-    length = _HEADER.unpack_from(stored)[2]
-    return max(fp.length, length) / max(1, min(fp.length, length)) > MAX_LENGTH_RATIO
+    return _ratio(fp.length, _HEADER.unpack_from(stored)[2]) > MAX_LENGTH_RATIO
 
 
 def length_ratio(a: Fingerprint, b: Fingerprint) -> float:
-    return max(a.length, b.length) / max(1, min(a.length, b.length))
+    return _ratio(a.length, b.length)
+
+
+def _ratio(x: int, y: int) -> float:
+    return max(x, y) / max(1, min(x, y))
 
 
 def score(a: Fingerprint, b: Fingerprint) -> float:

@@ -11,7 +11,9 @@ The FTS table `articles_fts` is contentless (the text lives once, in
 a deterministic SQL function registered on every connection we open; see
 search.py for why the indexed text is not the stored text. Its rowid is the
 article's date and seq (`articles.fts_rowid`), so FTS5 itself answers
-newest-first and date ranges; see docs/search.md.
+newest-first and date ranges; see docs/search.md. Our own write connection
+leaves new rows to the end of its transaction and indexes them then, in
+rowid order (see m009_fts_deferred_indexing).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from .urls import canonical_url
 
 migrations = Migrations("ipnews")
 FTS_CALL = "ipnews_fts_text({row}.{column}, {row}.language)"
+FTS_INDEXED = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))  # the columns of articles_fts (since m007)
 
 CACHE_KIB = 32 * 1024  # the write connection's page cache
 DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
@@ -293,32 +296,13 @@ def m007_fts_date_ordered_with_facets(db: sqlite_utils.Database) -> None:
 
 
 def _create_fts_v2(db: sqlite_utils.Database) -> None:
-    columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
     db.execute(
-        f"CREATE VIRTUAL TABLE articles_fts USING fts5({columns}, content='', "
+        f"CREATE VIRTUAL TABLE articles_fts USING fts5({FTS_INDEXED}, content='', "
         "tokenize='porter unicode61 remove_diacritics 2')"
     )
     # `ORDER BY rank` on the table alone is FTS5's fast path; the facets column weighs 0.
     db.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('rank', ?)", [RANK_FUNCTION])
-    values_new, values_old = fts_values("new."), fts_values("old.")
-    watched = ", ".join((*FTS_COLUMNS, "language", "sort_date", "office", "source_id"))
-    db.execute(
-        f"""CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN
-            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
-        END"""
-    )
-    db.execute(
-        f"""CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles BEGIN
-            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
-        END"""
-    )
-    # A new sort_date moves the row in the index: deleted at the old rowid, inserted at the new.
-    db.execute(
-        f"""CREATE TRIGGER articles_fts_au AFTER UPDATE OF {watched} ON articles BEGIN
-            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
-            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
-        END"""
-    )
+    _create_fts_triggers_v2(db, deferrable=False)
 
 
 @migrations()
@@ -329,36 +313,40 @@ def m009_fts_deferred_indexing(db: sqlite_utils.Database) -> None:
     rowid than the last one, and at every savepoint. A poll inserts articles of many dates,
     one savepoint per source, so nearly every row cost a flush. The triggers now ask
     `ipnews_fts_later(seq, op)` first: on an ipnews write connection it notes the row and
-    says "later" (see Archive._flush_fts); on any other connection (Datasette) it says "now"
+    says "later" (see Archive._flush_index); on any other connection (Datasette) it says "now"
     and the trigger indexes at once, as before."""
-    _create_fts_triggers_v3(db)
+    _create_fts_triggers_v2(db, deferrable=True)
 
 
-def _create_fts_triggers_v3(db: sqlite_utils.Database) -> None:
+def _create_fts_triggers_v2(db: sqlite_utils.Database, *, deferrable: bool) -> None:
+    """The triggers that keep `articles_fts` (date-ordered rowids, facets) in step with `articles`.
+
+    ``deferrable`` (m009 on): each trigger first asks `ipnews_fts_later(seq, op)`; a row it
+    leaves to the commit (see Archive._flush_index) is not in the index yet, so there is
+    nothing to delete or update there: its final values are indexed at commit."""
     for trigger in ("articles_fts_ai", "articles_fts_ad", "articles_fts_au"):
         db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-    columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
+
+    def when(row: str, op: str) -> str:
+        return f"\n            WHEN ipnews_fts_later({row}.seq, '{op}') = 0" if deferrable else ""
+
     values_new, values_old = fts_values("new."), fts_values("old.")
     watched = ", ".join((*FTS_COLUMNS, "language", "sort_date", "office", "source_id"))
     db.execute(
-        f"""CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles
-            WHEN ipnews_fts_later(new.seq, 'insert') = 0 BEGIN
-            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
-        END"""
-    )
-    # A row still waiting to be indexed is not in the index yet: nothing to delete or update
-    # there (its final values are indexed at commit).
-    db.execute(
-        f"""CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles
-            WHEN ipnews_fts_later(old.seq, 'delete') = 0 BEGIN
-            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
+        f"""CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles{when("new", "insert")} BEGIN
+            INSERT INTO articles_fts(rowid, {FTS_INDEXED}) VALUES (new.fts_rowid, {values_new});
         END"""
     )
     db.execute(
-        f"""CREATE TRIGGER articles_fts_au AFTER UPDATE OF {watched} ON articles
-            WHEN ipnews_fts_later(old.seq, 'update') = 0 BEGIN
-            INSERT INTO articles_fts(articles_fts, rowid, {columns}) VALUES ('delete', old.fts_rowid, {values_old});
-            INSERT INTO articles_fts(rowid, {columns}) VALUES (new.fts_rowid, {values_new});
+        f"""CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles{when("old", "delete")} BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {FTS_INDEXED}) VALUES ('delete', old.fts_rowid, {values_old});
+        END"""
+    )
+    # A new sort_date moves the row in the index: deleted at the old rowid, inserted at the new.
+    db.execute(
+        f"""CREATE TRIGGER articles_fts_au AFTER UPDATE OF {watched} ON articles{when("old", "update")} BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, {FTS_INDEXED}) VALUES ('delete', old.fts_rowid, {values_old});
+            INSERT INTO articles_fts(rowid, {FTS_INDEXED}) VALUES (new.fts_rowid, {values_new});
         END"""
     )
 
@@ -380,6 +368,13 @@ def m010_fingerprint_keys_clustered(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE fingerprint_keys")
     db.execute("ALTER TABLE fingerprint_keys_new RENAME TO fingerprint_keys")
     db.execute("CREATE INDEX fingerprint_keys_article ON fingerprint_keys(article_id)")
+
+
+def index_rows_sql(where: str = "") -> str:
+    """Index the articles ``where`` selects, with the triggers' values, in rowid order: FTS5
+    appends rising rowids to one pending segment (a smaller one after a larger flushes it)."""
+    return (f"INSERT INTO articles_fts(rowid, {FTS_INDEXED}) SELECT fts_rowid, {fts_values()} "
+            f"FROM articles {where} ORDER BY fts_rowid")
 
 
 def fts_values(row: str = "") -> str:
@@ -650,12 +645,8 @@ class Archive:
         later, self._index_later = self._index_later, None
         if not later:
             return
-        columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
-        self.db.conn.execute(
-            f"INSERT INTO articles_fts(rowid, {columns}) SELECT fts_rowid, {fts_values()} FROM articles "
-            "WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY fts_rowid",
-            [json.dumps(sorted(later))],
-        )
+        self.db.conn.execute(index_rows_sql("WHERE seq IN (SELECT value FROM json_each(?))"),
+                             [json.dumps(sorted(later))])
 
     def _savepoint(self) -> Iterator[None]:
         self._savepoints += 1
@@ -693,11 +684,9 @@ class Archive:
     def rebuild_index(self) -> None:
         """Re-index every article (after a change of index_text or of the index's layout), with
         the triggers' values; in rowid order, which FTS5 appends fastest."""
-        columns = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))
         with self.write_transaction():
             self.db.execute("INSERT INTO articles_fts(articles_fts) VALUES ('delete-all')")
-            self.db.execute(f"INSERT INTO articles_fts(rowid, {columns}) "
-                            f"SELECT fts_rowid, {fts_values()} FROM articles ORDER BY fts_rowid")
+            self.db.execute(index_rows_sql())
             self.db.execute(
                 "INSERT INTO archive_meta(key, value) VALUES ('index_version', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
