@@ -220,8 +220,9 @@ class Fetcher:
         self._hosts: dict[str, _Host] = {}
         self._global_slots = asyncio.Semaphore(concurrency)
         self._robots: dict[Origin, asyncio.Task[RobotsRules]] = {}
+        self._transport = transport or PoolPerOrigin(per_host)
         self._client = httpx.AsyncClient(
-            transport=transport or PoolPerOrigin(per_host),
+            transport=self._transport,
             follow_redirects=False,
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
@@ -460,6 +461,8 @@ class Fetcher:
     ) -> _Hop:
         """One request and its response, inside a slot of its host and what is left of the
         time budget; every exception leaves as a FetchError."""
+        if isinstance(self._transport, PoolPerOrigin):
+            self._transport.prepare(url)  # before the slot: a new pool's set-up is not the request's
         async with self._slot(url.host.lower(), delay):
             started = time.monotonic()
             deadline = asyncio.timeout(max(budget, 0.0))
@@ -572,15 +575,20 @@ class PoolPerOrigin(httpx.AsyncBaseTransport):
         self._pools: dict[tuple[bytes, bytes, int | None], httpx.AsyncHTTPTransport] = {}
         self._ssl: ssl.SSLContext | None = None  # one for all pools: each holds the CA bundle (~1.5 MB)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
+    def prepare(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+        """The origin's pool, made on first use (loading the CA bundle the first time: ~0.1 s,
+        which the Fetcher spends before it stamps a request's start, so a host's pacing counts
+        from when requests really leave)."""
         key = (url.raw_scheme, url.raw_host, url.port)
         pool = self._pools.get(key)
         if pool is None:
             if self._ssl is None:
                 self._ssl = httpx.create_ssl_context()
             pool = self._pools[key] = httpx.AsyncHTTPTransport(limits=self._limits, verify=self._ssl)
-        return await pool.handle_async_request(request)
+        return pool
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.prepare(request.url).handle_async_request(request)
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
