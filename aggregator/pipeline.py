@@ -419,8 +419,9 @@ class Poller:
         try:
             if source.kind == "page":
                 result, articles, warning = await self._poll_page(source, state)
+                unchanged: list[str] = []
             else:
-                result, articles, warning = await self._poll_feed(source, state)
+                result, articles, warning, unchanged = await self._poll_feed(source, state)
         except SourceError as e:
             outcome = await self._record_failure(source, state, record, e, started)
         except StorageError:
@@ -431,7 +432,8 @@ class Poller:
             outcome = await self._record_failure(source, state, record, error, started)
         else:
             try:
-                outcome = await self._record_success(source, state, record, result, articles, warning, started)
+                outcome = await self._record_success(source, state, record, result, articles, warning, started,
+                                                     unchanged)
             except StorageError:
                 raise
             except Exception as e:  # a bug while saving: nothing was committed (one transaction)
@@ -443,17 +445,21 @@ class Poller:
             self.on_done(outcome)
         return outcome
 
-    async def _poll_feed(self, source: Source, state: SourceState) -> tuple[FetchResult, list[FetchedArticle], str | None]:
+    async def _poll_feed(
+        self, source: Source, state: SourceState,
+    ) -> tuple[FetchResult, list[FetchedArticle], str | None, list[str]]:
+        """The feed's response, its new or changed articles (and those it must check), a warning,
+        and the digests of the entries the archive holds unchanged (only marked seen)."""
         result = await self.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified,
             headers=source.headers, source_id=source.id, ignore_robots=source.ignore_robots,
         )
         if result.not_modified:
-            return result, [], None
-        known = await self.writer.read(Archive.known_hashes, source.id)
-        parsed = await self._parse(detached_feed_job, result, source, self.archive.host_aliases, known)
+            return result, [], None, []
+        known, digests = await self.writer.read(Archive.known_items, source.id)
+        parsed = await self._parse(detached_feed_job, result, source, self.archive.host_aliases, known, digests)
         warning = "; ".join(parsed.warnings) or None  # recorded on the source, like a page source's
-        return result, attach(parsed.articles, result), warning
+        return result, attach(parsed.articles, result), warning, parsed.unchanged
 
     async def _get_html(self, source: Source, url: str, **validators: str | None) -> FetchResult:
         return await self.fetcher.get(url, headers=source.headers, source_id=source.id, accept=HTML_ACCEPT,
@@ -526,6 +532,7 @@ class Poller:
         articles: list[FetchedArticle],
         warning: str | None,
         started: float,
+        unchanged: list[str] | None = None,
     ) -> SourceOutcome:
         now = self.clock()
         duration = time.monotonic() - started
@@ -553,7 +560,7 @@ class Poller:
             error=warning,
         )
         saved = await self.writer.save(self.archive.save_source_results, source, articles, record, new_state,
-                                       now=now, keep_snapshots=self.keep_snapshots)
+                                       now=now, keep_snapshots=self.keep_snapshots, unchanged=unchanged or ())
         if warning:
             log.warning("%s: %s", source.id, warning)
         log.debug("%s: HTTP %s, %d items, %d new, %d changed", source.id, result.status, saved.seen, saved.new,

@@ -53,6 +53,7 @@ from .search import (
     facets_sql,
 )
 from .types import Article, FetchedArticle, FetchResult, Source
+from .types import article_id as item_article_id
 from .urls import canonical_url
 
 migrations = Migrations("ipnews")
@@ -368,6 +369,13 @@ def m010_fingerprint_keys_clustered(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE fingerprint_keys")
     db.execute("ALTER TABLE fingerprint_keys_new RENAME TO fingerprint_keys")
     db.execute("CREATE INDEX fingerprint_keys_article ON fingerprint_keys(article_id)")
+
+
+@migrations()
+def m011_item_digests(db: sqlite_utils.Database) -> None:
+    """Each feed entry's digest (issue #7): an entry a feed repeats exactly is known without
+    being normalized again (see Archive.known_items)."""
+    db.execute("ALTER TABLE article_sources ADD COLUMN item_digest TEXT")
 
 
 def index_rows_sql(where: str = "") -> str:
@@ -758,6 +766,18 @@ class Archive:
             [source_id])
         return {key: value for key, value in rows if value is not None}
 
+    def known_items(self, source_id: str) -> tuple[dict[str, str], dict[str, str]]:
+        """What a feed's parse job needs to know of the source's items: :meth:`known_hashes`,
+        and the digests of the entries stored as they were read (digest → the article id the
+        entry's GUID or URL gives, which decides between repeated entries)."""
+        rows = self.db.execute(
+            """SELECT s.item_key, CASE WHEN a.source_id = s.source_id THEN a.content_hash ELSE '*' END, s.item_digest
+               FROM article_sources s JOIN articles a ON a.id = s.article_id WHERE s.source_id = ?""",
+            [source_id]).fetchall()
+        hashes = {key: value for key, value, _ in rows if value is not None}
+        digests = {digest: item_article_id(source_id, key) for key, _, digest in rows if digest is not None}
+        return hashes, digests
+
     def known_item_keys(self, source_id: str) -> set[str]:
         """Item keys (GUIDs or canonical URLs) already archived for a source."""
         rows = self.db.execute("SELECT item_key FROM article_sources WHERE source_id = ?", [source_id])
@@ -774,9 +794,11 @@ class Archive:
         *,
         now: datetime | None = None,
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
+        unchanged: Sequence[str] = (),
     ) -> SaveResult:
         """Store a poll's articles, their snapshots, its fetch row and the source's new state in one
-        transaction. ``record`` and ``state`` are None when re-parsing (no fetch happened)."""
+        transaction. ``record`` and ``state`` are None when re-parsing (no fetch happened).
+        ``unchanged``: digests of the feed entries the archive holds as they are, only marked seen."""
         seen_at = iso_utc(now or datetime.now(timezone.utc))
         items = [a if isinstance(a, FetchedArticle) else FetchedArticle(a) for a in articles]
         # Oldest first (undated first): new rows then get rising FTS rowids (day << 32 | seq), which
@@ -791,6 +813,7 @@ class Archive:
         try:
             with self.write_transaction():
                 fetch_id = self._insert_fetch(record) if record else None
+                seen = len(items) + self._mark_unchanged(source.id, unchanged, seen_at)
                 snapshots: dict[int, int] = {}  # id(response) → snapshot row
                 touched: list[str] = []
                 for item, d in zip(items, derived, strict=True):
@@ -805,7 +828,8 @@ class Archive:
                                                                   packed=item.packed)
                         return snapshots[key]
 
-                    outcome, article_id = self._save_article(source, item.article, d, fetch_id, seen_at, snapshot)
+                    outcome, article_id = self._save_article(source, item.article, d, fetch_id, seen_at, snapshot,
+                                                             item.digest)
                     new += outcome == "new"
                     changed += outcome == "changed"
                     if outcome != "same" and item.response is not None:
@@ -814,7 +838,7 @@ class Archive:
                 if fetch_id is not None:
                     self.db.execute(
                         "UPDATE fetches SET items_seen = ?, items_new = ?, items_changed = ? WHERE id = ?",
-                        [len(items), new, changed, fetch_id],
+                        [seen, new, changed, fetch_id],
                     )
                 if state is not None:
                     self._write_state(state)
@@ -822,7 +846,26 @@ class Archive:
                     self._prune_snapshots(touched, keep_snapshots)
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{self.path}: cannot write {source.id}'s results: {e}") from e
-        return SaveResult(seen=len(items), new=new, changed=changed)
+        return SaveResult(seen=seen, new=new, changed=changed)
+
+    def _mark_unchanged(self, source_id: str, digests: Sequence[str], seen_at: str) -> int:
+        """Mark seen the items behind these entry digests, as saving them unchanged would
+        (the article's change streak ends only where this source keeps it); returns how many."""
+        marked = 0
+        execute = self.db.conn.execute
+        for start in range(0, len(digests), 500):
+            chunk = list(digests[start:start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            execute(
+                f"""UPDATE articles SET last_seen = ?1,
+                          change_streak = CASE WHEN source_id = ?2 THEN 0 ELSE change_streak END
+                   WHERE id IN (SELECT article_id FROM article_sources WHERE source_id = ?2 AND item_digest IN ({marks}))
+                     AND (last_seen IS NOT ?1 OR (source_id = ?2 AND change_streak != 0))""",
+                [seen_at, source_id, *chunk])
+            marked += execute(
+                f"UPDATE article_sources SET last_seen = ?1 WHERE source_id = ?2 AND item_digest IN ({marks})",
+                [seen_at, source_id, *chunk]).rowcount
+        return marked
 
     def record_failure(self, record: FetchRecord, state: SourceState) -> None:
         """Record a failed poll (fetch row + state), nothing else touched."""
@@ -855,7 +898,7 @@ class Archive:
 
     def _save_article(
         self, source: Source, article: Article, derived: Derived, fetch_id: int | None, seen_at: str,
-        snapshot: Callable[[], int | None] = lambda: None,
+        snapshot: Callable[[], int | None] = lambda: None, digest: str | None = None,
     ) -> tuple[str, str]:
         """Insert, update or just mark seen one article; returns ("new"|"changed"|"same", article id).
 
@@ -868,6 +911,8 @@ class Archive:
             return derived if derived.complete else derive(article, self.host_aliases)
 
         item_key = article.guid or url_key
+        if digest is not None and article.id != item_article_id(source.id, item_key):
+            digest = None  # a digest stands for the id the parser gives; this key is not it (host aliases)
         execute = self.db.conn.execute  # hot path: sqlite3 directly, not through sqlite-utils
         row = execute(
             "SELECT article_id FROM article_sources WHERE source_id = ? AND item_key = ?",
@@ -890,11 +935,11 @@ class Archive:
                 fp = full().fingerprint
                 match = self._closest(article_id, fp) if fp is not None else None
                 self._insert_article(article, url_key, fetch_id, seen_at, snapshot(), match)
-                self._link_source(source.id, item_key, article_id, article.url, seen_at)
+                self._link_source(source.id, item_key, article_id, article.url, seen_at, digest)
                 if fp is not None:
                     self._store_fingerprint(article_id, fp, representative=match is None)
                 return "new", article_id
-        self._link_source(source.id, item_key, article_id, article.url, seen_at)
+        self._link_source(source.id, item_key, article_id, article.url, seen_at, digest)
         current = execute(
             "SELECT source_id, content_hash, extraction, change_streak, last_revised FROM articles WHERE id = ?",
             [article_id],
@@ -984,12 +1029,14 @@ class Archive:
         assignments = ", ".join(f"{c} = :{c}" for c in row)
         self.db.execute(f"UPDATE articles SET {assignments} WHERE id = :article_id", {**row, "article_id": article_id})
 
-    def _link_source(self, source_id: str, item_key: str, article_id: str, url: str, seen_at: str) -> None:
-        self.db.execute(
-            """INSERT INTO article_sources (source_id, item_key, article_id, url, first_seen, last_seen)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT(source_id, item_key) DO UPDATE SET last_seen = excluded.last_seen, url = excluded.url""",
-            [source_id, item_key, article_id, url, seen_at, seen_at],
+    def _link_source(self, source_id: str, item_key: str, article_id: str, url: str, seen_at: str,
+                     digest: str | None = None) -> None:
+        self.db.conn.execute(
+            """INSERT INTO article_sources (source_id, item_key, article_id, url, first_seen, last_seen, item_digest)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(source_id, item_key) DO UPDATE SET last_seen = excluded.last_seen, url = excluded.url,
+                                                              item_digest = excluded.item_digest""",
+            [source_id, item_key, article_id, url, seen_at, seen_at, digest],
         )
 
     # --- near-duplicate clusters -----------------------------------------------------------

@@ -177,3 +177,4 @@ class FetchedArticle:
     context: Mapping[str, Any] | None = None
     derived: Any = None
     packed: bytes | None = None
+    digest: str | None = None  # the feed entry's digest, recorded so an identical entry is skipped next time

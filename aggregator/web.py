@@ -193,7 +193,9 @@ def _tables() -> dict[str, dict[str, Any]]:
             "description": "Every source that carried an article (an article found by two sources has two rows).",
             "sort_desc": "last_seen",
             "facets": ["source_id"],
-            "columns": {"item_key": "The item's GUID, else its canonical URL."},
+            "columns": {"item_key": "The item's GUID, else its canonical URL.",
+                        "item_digest": "Digest of the feed entry as last read; an entry repeated exactly "
+                                       "is only marked seen."},
         },
         "article_revisions": {
             "description": "Earlier versions of articles that changed after they were archived.",

@@ -25,7 +25,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .types import Article, FetchedArticle, FetchResult, Source
@@ -40,6 +40,7 @@ POOL_MIN_SOURCES = 32  # fewer sources than this: worker start-up (~1 s) costs m
 class ParsedFeed:
     articles: list[FetchedArticle]
     warnings: list[str]
+    unchanged: list[str] = field(default_factory=list)  # digests of entries the archive holds as they are
 
 
 def _pack(result: FetchResult) -> bytes:
@@ -47,17 +48,24 @@ def _pack(result: FetchResult) -> bytes:
 
 
 def feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str],
-             known: Mapping[str, str] | None = None) -> ParsedFeed:
+             known: Mapping[str, str] | None = None, known_digests: Mapping[str, str] | None = None) -> ParsedFeed:
     """Parse a fetched feed and derive what the archive stores of its new or changed articles
-    (``known``: item key → stored content hash, see derived.derive_unless_known)."""
+    (``known``: item key → stored content hash, see derived.derive_unless_known).
+
+    ``known_digests`` (entry digest → article id, see Archive.known_digests) are the entries
+    the archive holds exactly as this feed gives them: they are not normalized again, and
+    come back as ``unchanged``. The response is compressed for its snapshot only if some
+    article may be new or changed."""
     from .derived import derive_unless_known
     from .sources.feed import parse_feed_report
 
-    report = parse_feed_report(result.content, result.headers, source, result.final_url)
-    packed = _pack(result) if report.articles else None
-    items = [FetchedArticle(a, result, None, derive_unless_known(a, host_aliases, known or {}), packed)
-             for a in report.articles]
-    return ParsedFeed(items, list(report.warnings))
+    context = repr(sorted(host_aliases.items())) if host_aliases else ""
+    report = parse_feed_report(result.content, result.headers, source, result.final_url, known_digests, context)
+    derived = [derive_unless_known(a, host_aliases, known or {}) for a in report.articles]
+    packed = _pack(result) if any(d.complete for d in derived) else None
+    items = [FetchedArticle(a, result, None, d, packed, digest)
+             for a, d, digest in zip(report.articles, derived, report.digests or [None] * len(derived), strict=True)]
+    return ParsedFeed(items, list(report.warnings), list(report.unchanged))
 
 
 def list_job(result: FetchResult, source: Source):
@@ -78,13 +86,14 @@ def article_job(result: FetchResult, source: Source, entry: Any, context: Mappin
 
 
 def detached_feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str],
-                      known: Mapping[str, str] | None = None) -> ParsedFeed:
+                      known: Mapping[str, str] | None = None,
+                      known_digests: Mapping[str, str] | None = None) -> ParsedFeed:
     """:func:`feed_job` for a worker process: the articles come back without their response.
 
     The caller holds the response already (it sent it); pickling it back would put a second copy
     of every body through the pipe and into the caller's memory. :func:`attach` puts it back."""
-    parsed = feed_job(result, source, host_aliases, known)
-    return ParsedFeed([replace(f, response=None) for f in parsed.articles], parsed.warnings)
+    parsed = feed_job(result, source, host_aliases, known, known_digests)
+    return ParsedFeed([replace(f, response=None) for f in parsed.articles], parsed.warnings, parsed.unchanged)
 
 
 def detached_article_job(result: FetchResult, source: Source, entry: Any, context: Mapping[str, Any] | None,

@@ -30,14 +30,15 @@ against the feed URL (a GUID is an identity, kept exactly as written).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 import io
 import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -68,7 +69,7 @@ from aggregator.normalize import (
     sanitize_html,
 )
 from aggregator.sources.page import BINARY_SIGNATURES
-from aggregator.types import Article, Source, article_id
+from aggregator.types import PARSER_VERSION, Article, Source, article_id
 from aggregator.urls import article_link, canonical_url
 
 __all__ = ["MAX_FEED_ENTRIES", "FeedReport", "parse_feed", "parse_feed_report"]
@@ -124,6 +125,16 @@ class _Entry:
     source_org: str | None
     topics: tuple[str, ...]
     language: str | None
+    digest: str | None = None  # see _Digesting
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """An entry the archive holds exactly as this document gives it (its digest is known):
+    not normalized again, only marked seen."""
+
+    digest: str
+    article_id: str
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,8 @@ class FeedReport:
 
     articles: list[Article]
     warnings: tuple[str, ...] = ()
+    digests: tuple[str | None, ...] = ()  # each article's entry digest (None: not taken), see _Digesting
+    unchanged: tuple[str, ...] = ()  # digests of the entries left out as known (see parse_feed_report)
 
 
 def parse_feed(content: bytes, headers: Mapping[str, str], source: Source, url: str) -> list[Article]:
@@ -151,8 +164,15 @@ def parse_feed(content: bytes, headers: Mapping[str, str], source: Source, url: 
     return report.articles
 
 
-def parse_feed_report(content: bytes, headers: Mapping[str, str], source: Source, url: str) -> FeedReport:
-    """:func:`parse_feed`, with the warnings returned instead of logged."""
+def parse_feed_report(content: bytes, headers: Mapping[str, str], source: Source, url: str,
+                      known: Mapping[str, str] | None = None, context: str = "") -> FeedReport:
+    """:func:`parse_feed`, with the warnings returned instead of logged.
+
+    With ``known`` (entry digest → the article id it was stored under, see
+    :class:`_Digesting`), every entry gets a digest
+    (in ``digests``), and an entry whose digest is known is not normalized at all: its
+    digest goes to ``unchanged``. ``context`` is what else the caller's processing of an
+    entry depends on (e.g. host aliases); it goes into every digest."""
     try:
         lowered = {str(k).lower(): str(v) for k, v in headers.items()}
         if not content or not content.strip():
@@ -161,18 +181,38 @@ def parse_feed_report(content: bytes, headers: Mapping[str, str], source: Source
             if content.startswith(signature):
                 raise ParseError(f"not a feed: {kind}")
         warnings = []
+        digesting = None if known is None else _Digesting(known, _digest_context(source, url, context))
         if _is_json(content, lowered):
-            entries, total = _json_feed_entries(content, lowered, source, url)
+            entries, total = _json_feed_entries(content, lowered, source, url, digesting)
         else:
-            entries, total = _feedparser_entries(content, lowered, source, url)
+            entries, total = _feedparser_entries(content, lowered, source, url, digesting)
         if total > len(entries):
             warnings.append(f"the feed has {total} entries; only the first {len(entries)} were read "
                             f"(at most {MAX_FEED_ENTRIES} per feed)")
-        linked = [a for a in (_to_article(entry, source, url) for entry in entries) if a is not None]
-        if len(linked) < len(entries):
-            warnings.append(f"{len(entries) - len(linked)} of {len(entries)} entries skipped: "
+        # The first entry of each id is kept (a feed repeating a GUID keeps its first item); a
+        # known entry keeps its place in that order, so leaving it unread changes nothing.
+        articles: list[Article] = []
+        article_digests: list[str | None] = []
+        unchanged: list[str] = []
+        taken: set[str] = set()
+        unlinked = 0
+        for entry in entries:
+            if isinstance(entry, _Seen):
+                if entry.article_id not in taken:
+                    taken.add(entry.article_id)
+                    unchanged.append(entry.digest)
+                continue
+            article = _to_article(entry, source, url)
+            if article is None:
+                unlinked += 1
+            elif article.id not in taken:
+                taken.add(article.id)
+                articles.append(article)
+                article_digests.append(entry.digest)
+        if unlinked:
+            warnings.append(f"{unlinked} of {len(entries)} entries skipped: "
                             "no http(s) link to archive them under")
-        return FeedReport(_unique(linked), tuple(warnings))
+        return FeedReport(articles, tuple(warnings), tuple(article_digests), tuple(unchanged))
     except ParseError as exc:
         # Raised below without context: say which source and URL it was about.
         exc.source_id = exc.source_id or source.id
@@ -214,15 +254,43 @@ def _to_article(entry: _Entry, source: Source, feed_url: str) -> Article | None:
     )
 
 
-def _unique(articles: Iterable[Article]) -> list[Article]:
-    """Keep the first article of each id (a feed repeating a GUID keeps its first item)."""
-    seen: set[str] = set()
-    kept = []
-    for article in articles:
-        if article.id not in seen:
-            seen.add(article.id)
-            kept.append(article)
-    return kept
+class _Digesting:
+    """Entry digests for one document: which are known, and what else they depend on."""
+
+    def __init__(self, known: Mapping[str, str], context: bytes):
+        self.known = known
+        self.context = context
+
+    def entry(self, entry: Any, *facts: Any) -> _Seen | str:
+        """The entry as known (a :class:`_Seen`), else its digest to record."""
+        digest = hashlib.blake2b(self.context + repr((facts, entry)).encode("utf-8", "surrogatepass"),
+                                 digest_size=16).hexdigest()
+        article_id = self.known.get(digest)
+        return _Seen(digest, article_id) if article_id is not None else digest
+
+
+def _digest_context(source: Source, url: str, extra: str) -> bytes:
+    """Everything besides the entry itself that its article depends on: the parser's version,
+    the source's settings that reach the parsers, the feed's URL (the base of its links)."""
+    settings = (PARSER_VERSION, source.id, source.office, source.language, source.encoding, source.timezone,
+                source.date_order, source.roc_years, url, extra)
+    return repr(settings).encode("utf-8", "surrogatepass") + b"\n"
+
+
+def _read_entries(entries: Iterable[Any], read: Callable[[Any], _Entry], digesting: _Digesting | None,
+                  facts: Callable[[Any], tuple[Any, ...]] = lambda entry: ()) -> list[_Entry | _Seen]:
+    """``read`` each raw entry, except those ``digesting`` knows; each read entry carries its digest.
+
+    The digest is taken of the raw entry (what the format's reader made of the XML or JSON,
+    before any normalization) and of ``facts``: what else in the document the reading of
+    this entry looks at."""
+    if digesting is None:
+        return [read(entry) for entry in entries]
+    out: list[_Entry | _Seen] = []
+    for entry in entries:
+        seen = digesting.entry(entry, *facts(entry))
+        out.append(seen if isinstance(seen, _Seen) else replace(read(entry), digest=seen))
+    return out
 
 
 def _title_from_text(text: str, limit: int = TITLE_FROM_TEXT_LIMIT) -> str:
@@ -356,8 +424,8 @@ def _is_json(content: bytes, headers: Mapping[str, str]) -> bool:
 
 
 def _json_feed_entries(
-    content: bytes, headers: Mapping[str, str], source: Source, url: str
-) -> tuple[list[_Entry], int]:
+    content: bytes, headers: Mapping[str, str], source: Source, url: str, digesting: _Digesting | None = None,
+) -> tuple[list[_Entry | _Seen], int]:
     _, charset = _media_type(headers)
     charset = source.encoding or charset
     try:
@@ -375,10 +443,11 @@ def _json_feed_entries(
     feed_language = _str(document.get("language"))
     http_language = headers.get("content-language")
     items = [item for item in items if isinstance(item, dict)]
-    entries = [
-        _json_item(item, url, (feed_language, http_language, source.language))
-        for item in items[:MAX_FEED_ENTRIES]
-    ]
+    fallback_languages = (feed_language, http_language, source.language)
+    if digesting is not None:
+        digesting = _Digesting(digesting.known, digesting.context + repr(("json", fallback_languages)).encode())
+    entries = _read_entries(items[:MAX_FEED_ENTRIES], lambda item: _json_item(item, url, fallback_languages),
+                            digesting)
     return entries, len(items)
 
 
@@ -454,15 +523,15 @@ def _json_author(item: Mapping[str, Any]) -> str | None:
 
 
 def _feedparser_entries(
-    content: bytes, headers: Mapping[str, str], source: Source, url: str
-) -> tuple[list[_Entry], int]:
+    content: bytes, headers: Mapping[str, str], source: Source, url: str, digesting: _Digesting | None = None,
+) -> tuple[list[_Entry | _Seen], int]:
     """The entries feedparser reads (at most MAX_FEED_ENTRIES), and how many the document has."""
     content, total = _first_entries(content, MAX_FEED_ENTRIES)
     if not source.encoding:
         content = _undo_double_utf8(content, headers)
     passed = _feedparser_headers(headers, source, url)
     if not source.encoding:
-        fast = _fast_entries(content, passed, headers, source, url)
+        fast = _fast_entries(content, passed, headers, source, url, digesting)
         if fast is not None:
             return fast, max(total, len(fast))
     parsed = feedparser.parse(io.BytesIO(content), response_headers=passed)
@@ -486,7 +555,27 @@ def _feedparser_entries(
     raw = _scan_xml(content, url) if entries else _RawXml()
     is_rss = str(parsed.get("version") or "").startswith("rss")
     entries = entries[:MAX_FEED_ENTRIES]
-    return [_feedparser_entry(e, url, raw, fallback_languages, is_rss) for e in entries], max(total, len(entries))
+    return _read_xml_entries(entries, url, raw, fallback_languages, is_rss, digesting, "feedparser"), \
+        max(total, len(entries))
+
+
+def _read_xml_entries(entries: list[Any], url: str, raw: _RawXml, fallback_languages: tuple[str | None, ...],
+                      is_rss: bool, digesting: _Digesting | None, reader: str) -> list[_Entry | _Seen]:
+    """:func:`_feedparser_entry` of each entry (feedparser's or the fast path's dictionary)."""
+    if digesting is not None:
+        digesting = _Digesting(digesting.known,
+                               digesting.context + repr((reader, fallback_languages, is_rss)).encode())
+    return _read_entries(entries, lambda e: _feedparser_entry(e, url, raw, fallback_languages, is_rss),
+                         digesting, lambda e: _raw_facts(e, raw))
+
+
+def _raw_facts(entry: Mapping[str, Any], raw: _RawXml) -> tuple[Any, ...]:
+    """What :func:`_feedparser_entry` reads of the whole document for this entry (see _RawXml)."""
+    get = dict.get
+    resolved_id, link, updated = get(entry, "id"), get(entry, "link"), get(entry, "updated")
+    return (raw.guids.get(resolved_id.strip()) if isinstance(resolved_id, str) else None,
+            link in raw.links if isinstance(link, str) else None,
+            updated.strip() in raw.dc_dates if isinstance(updated, str) else None)
 
 
 def _first_entries(content: bytes, limit: int) -> tuple[bytes, int]:
@@ -812,11 +901,12 @@ class _Decline(Exception):
 
 
 def _fast_entries(
-    content: bytes, passed: Mapping[str, str], headers: Mapping[str, str], source: Source, url: str
-) -> list[_Entry] | None:
+    content: bytes, passed: Mapping[str, str], headers: Mapping[str, str], source: Source, url: str,
+    digesting: _Digesting | None = None,
+) -> list[_Entry | _Seen] | None:
     """The entries as feedparser would read them, or None when the fast path declines."""
     try:
-        return _fast_read(content, passed, headers, source, url)
+        return _fast_read(content, passed, headers, source, url, digesting)
     except _Decline:
         return None
 
@@ -856,8 +946,9 @@ def _fp_encoding(content: bytes, passed: Mapping[str, str]) -> tuple[bytes, str]
 
 
 def _fast_read(
-    content: bytes, passed: Mapping[str, str], headers: Mapping[str, str], source: Source, url: str
-) -> list[_Entry]:
+    content: bytes, passed: Mapping[str, str], headers: Mapping[str, str], source: Source, url: str,
+    digesting: _Digesting | None = None,
+) -> list[_Entry | _Seen]:
     data, codec = _fp_encoding(content, passed)
     parser = etree.XMLParser(
         encoding=codec, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -919,7 +1010,7 @@ def _fast_read(
 
     raw = _scan_tree(root, url)
     fallback_languages = (feed_language, headers.get("content-language"), source.language)
-    return [_feedparser_entry(e, url, raw, fallback_languages, version.startswith("rss")) for e in entries]
+    return _read_xml_entries(entries, url, raw, fallback_languages, version.startswith("rss"), digesting, "fast")
 
 
 def _rss_version(attr: str) -> str:
