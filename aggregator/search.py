@@ -414,24 +414,16 @@ class SearchFilters:
     def match(self, expression: str) -> str:
         """The MATCH expression: the query AND the facet tokens of the filters (weight 0), a
         superset of the filters (where() stays exact) that FTS5 intersects before anything is
-        ranked or joined."""
-        return " AND ".join(filter(None, [self.text_match(expression), self.facet_match()]))
-
-    def text_match(self, expression: str) -> str:
-        """The query alone. Only a prefix query is kept to the text columns: a column filter
+        ranked or joined. Only a prefix query is kept to the text columns: a column filter
         makes FTS5 read every position of every match (bm25 counts all matches, 4× slower)."""
         if '" *' in expression:  # a prefix (x*) could reach a facet token: keep it to the text
             expression = f"{{{' '.join(FTS_COLUMNS)}}} : ( {expression} )"
-        return expression
-
-    def facet_match(self) -> str | None:
-        """The facet tokens of the filters alone (None without office, source or language filters)."""
-        parts = []
+        parts = [expression]
         for kind, values in (("office", self.offices), ("source", self.sources), ("lang", self.languages)):
             if values:
                 parts.append(f"{FACETS_COLUMN} : ( {' OR '.join(facet_phrase(kind, v) for v in values)} )")
         # Topics are not narrowed here: a phrase in the topics column would count in bm25.
-        return " AND ".join(parts) or None
+        return " AND ".join(parts)
 
     def rowid_range(self) -> tuple[int, int]:
         """FTS rowids that can hold the date range: whole days around since/until (a superset)."""
@@ -502,15 +494,13 @@ def _hits(db, expression: str, filters: SearchFilters, sort: str, query: str, fi
     from the index a page at a time; each page's articles are fetched by rowid."""
     import sqlite3
 
+    match = filters.match(expression)
     low, high = filters.rowid_range()
     clauses, params = filters.where("a")
     columns = ", ".join(f"a.{c}" for c in RESULT_COLUMNS)
     conn = getattr(db, "conn", db)
     try:
-        if sort == "rank":
-            pages = _ranked_pages(conn, filters.text_match(expression), filters.facet_match(), low, high, first)
-        else:
-            pages = _newest_pages(conn, filters.match(expression), low, high, first)
+        pages = (_ranked_pages if sort == "rank" else _newest_pages)(conn, match, low, high, first)
         names = (*RESULT_COLUMNS, "cluster_id", "_sort", "_seq")
         for page in pages:
             found = {row[-1]: row for row in conn.execute(  # bodies only for the rows shown (_bodies)
@@ -524,32 +514,20 @@ def _hits(db, expression: str, filters: SearchFilters, sort: str, query: str, fi
         raise InvalidSearchQuery(f"cannot search for {query!r}: {e}") from e
 
 
-def _ranked_pages(conn, match: str, facets: str | None, low: int, high: int,
-                  first: int) -> Iterator[list[tuple[int, float]]]:
+def _ranked_pages(conn, match: str, low: int, high: int, first: int) -> Iterator[list[tuple[int, float]]]:
     """Matches best first (ties: newest first). The first page is a top-k (SQLite keeps only k
     rows while FTS5 scores every match); if more are needed, one more statement continues after
-    the last row read and is read lazily, so nothing is ranked or joined twice for a page.
-
-    The facet tokens (`facets`) are not in the scored MATCH but in a second cursor's, read over
-    the same rowid range into an IN list that the scored rows are checked against: bm25 counts
-    the documents of every phrase of its MATCH over the whole index, and a facet phrase (weight
-    0, so its share of the score is exactly 0) would cost a read of its whole list (an office:
-    about 1/15 of the archive; a language: more) for nothing. `+rowid` keeps the IN list from
-    becoming FTS5's own rowid lookup, which would run the MATCH and its counts once per rowid."""
+    the last row read and is read lazily, so nothing is ranked or joined twice for a page."""
     scored = (f"SELECT rowid, bm25(articles_fts, {_BM25_ARGS}) AS score FROM articles_fts "
               "WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?")
-    args: list[object] = [match, low, high]
-    if facets:
-        scored += " AND +rowid IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? AND rowid BETWEEN ? AND ?)"
-        args += [facets, low, high]
-    page = conn.execute(f"{scored} ORDER BY score, rowid DESC LIMIT ?", [*args, first]).fetchall()
+    page = conn.execute(f"{scored} ORDER BY score, rowid DESC LIMIT ?", [match, low, high, first]).fetchall()
     yield page
     if len(page) < first:
         return
     score, rowid = page[-1][1], page[-1][0]
     cursor = conn.execute(
         f"SELECT rowid, score FROM ({scored}) WHERE score > ? OR (score = ? AND rowid < ?) ORDER BY score, rowid DESC",
-        [*args, score, score, rowid])
+        [match, low, high, score, score, rowid])
     size = first
     while page := cursor.fetchmany(size):
         yield page

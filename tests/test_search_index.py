@@ -148,27 +148,6 @@ def test_newest_first_never_calls_bm25(corpus, monkeypatch):
     assert statements and not [s for s in statements if "bm25" in s.lower() or "rank" in s.lower()]
 
 
-def test_ranked_search_keeps_the_facet_tokens_out_of_the_scored_match(corpus, monkeypatch):
-    """bm25 counts the documents of every phrase of its statement's MATCH over the whole index;
-    a facet phrase (weight 0) adds nothing to the score, so it is matched by a second cursor
-    whose rowids the scored rows must be among, never by the cursor that scores."""
-    monkeypatch.setattr(search, "_FIRST_PAGE", 1)  # the continuing statement too
-    filters = SearchFilters(offices=("EPO", "jpo"), languages=("en", "ja"), since="1999-01-01")
-    expanded: list[str] = []
-    corpus.db.conn.set_trace_callback(expanded.append)
-    try:
-        results = search_articles(corpus.db, "patent OR 特許", filters=filters, limit=5)
-    finally:
-        corpus.db.conn.set_trace_callback(None)
-    scored = [s for s in expanded if "bm25" in s]
-    assert len(results) == 5 and len(scored) == 2
-    for statement in scored:
-        outer, _, inner = statement.partition("+rowid IN (")
-        assert "xoffice" not in outer and "xlang" not in outer
-        assert "'facets : ( \"xofficeepo\" OR \"xofficejpo\" ) AND facets : ( \"xlangen\" OR \"xlangja\" )'" in inner
-    assert [(r["id"], r["rank"]) for r in results] == reference(corpus.db, "patent OR 特許", filters, "rank")[:5]
-
-
 def test_fts_rowids_are_date_keys_and_seq(corpus):
     db = corpus.db
     rows = db.execute("SELECT seq, sort_date, fts_rowid FROM articles").fetchall()
