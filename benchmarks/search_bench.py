@@ -13,12 +13,17 @@ filter; a newest-first top-20; a two-character CJK query; a common English
 word; the latest 20 without a query (``iter_articles``); and a two-character CJK
 query with the office and one-year filter (the target's other half).
 
+``results`` prints, one JSON line per query ``measure`` times, the ids and ranks it returns:
+the same lines from two versions of the search code mean the same results in the same order
+(``diff`` the two outputs).
+
 ``export`` (run in a fresh process) streams every article as JSON Lines to
 /dev/null with ``export_articles`` and reports rows/s and the peak RSS over
 the RSS the process had before the export started.
 
     python -m benchmarks.search_bench build --rows 1000000
     python -m benchmarks.search_bench measure benchmarks/out/search-1000000-seed5.db
+    python -m benchmarks.search_bench results benchmarks/out/search-1000000-seed5.db > results.jsonl
     python -m benchmarks.search_bench export benchmarks/out/search-1000000-seed5.db
 """
 
@@ -32,6 +37,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,64 +152,79 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _timed(calls, warmup: int = 2) -> dict:
-    """Run each call once (after ``warmup`` of them); p50/p95/max in ms and the mean result count."""
+    """Run each call once (after ``warmup`` of them); p50/p95/max in ms and the mean result count.
+
+    Also the CPU time of this thread (``cpu_p50_ms``, ``cpu_p95_ms``): on a machine whose cores
+    other work shares, the wall-clock tail is mostly the scheduler's, and the CPU time is what
+    two versions of the code can be compared by."""
     for call in calls[:warmup]:
         call()
-    times, counts = [], []
+    times, cpu, counts = [], [], []
     for call in calls:
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         result = call()
         times.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
         counts.append(len(result))
     return {"n": len(times), "p50_ms": _percentile(times, 0.5), "p95_ms": _percentile(times, 0.95),
-            "max_ms": max(times), "mean_ms": statistics.fmean(times), "mean_results": statistics.fmean(counts)}
+            "max_ms": max(times), "mean_ms": statistics.fmean(times), "mean_results": statistics.fmean(counts),
+            "cpu_p50_ms": _percentile(cpu, 0.5), "cpu_p95_ms": _percentile(cpu, 0.95)}
 
 
-def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
+def _queries(db, samples: int, seed: int) -> list[tuple[str, list]]:
+    """(kind, one call per parameter variant) for each kind of query ``measure`` times, the
+    variants drawn from ``seed`` in a fixed order (so every run and every version of the code
+    times, and ``results`` lists, the same queries)."""
     from aggregator.export import iter_articles
     from aggregator.search import SearchFilters, search_articles
-    from aggregator.store import Archive
 
     rng = random.Random(seed)
     offices = [o for o, _ in _offices()]
+
+    def ranked_filtered():
+        word, office, year = rng.choice(COMMON_WORDS), rng.choice(offices), rng.randint(2001, 2025)
+        filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
+        return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
+
+    def newest_first():
+        word = rng.choice(COMMON_WORDS)
+        return lambda: search_articles(db, word, sort="date", limit=20)
+
+    def newest_first_cjk():
+        word = rng.choice(CJK_QUERIES)
+        return lambda: search_articles(db, word, sort="date", limit=20)
+
+    def cjk_filtered():
+        word, office, year = rng.choice(CJK_QUERIES), rng.choice(offices), rng.randint(2001, 2025)
+        filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
+        return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
+
+    def cjk():
+        word = rng.choice(CJK_QUERIES)
+        return lambda: search_articles(db, word, sort="rank", limit=20)
+
+    def common():
+        word = rng.choice(("patent", "trademark", "office"))
+        return lambda: search_articles(db, word, sort="rank", limit=20)
+
+    def latest():
+        return lambda: list(iter_articles(db, limit=20))
+
+    return [(name, [make() for _ in range(samples)])
+            for name, make in (("ranked_office_date", ranked_filtered), ("newest_first", newest_first),
+                               ("cjk_2char", cjk), ("common_word", common), ("latest_no_query", latest),
+                               ("cjk_office_date", cjk_filtered), ("newest_first_cjk", newest_first_cjk))]
+
+
+def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
+    from aggregator.store import Archive
+
     with Archive(path, readonly=True) as archive:
         db = archive.db
         rows = archive.count("articles")
-
-        def ranked_filtered():
-            word, office, year = rng.choice(COMMON_WORDS), rng.choice(offices), rng.randint(2001, 2025)
-            filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
-            return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
-
-        def newest_first():
-            word = rng.choice(COMMON_WORDS)
-            return lambda: search_articles(db, word, sort="date", limit=20)
-
-        def newest_first_cjk():
-            word = rng.choice(CJK_QUERIES)
-            return lambda: search_articles(db, word, sort="date", limit=20)
-
-        def cjk_filtered():
-            word, office, year = rng.choice(CJK_QUERIES), rng.choice(offices), rng.randint(2001, 2025)
-            filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
-            return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
-
-        def cjk():
-            word = rng.choice(CJK_QUERIES)
-            return lambda: search_articles(db, word, sort="rank", limit=20)
-
-        def common():
-            word = rng.choice(("patent", "trademark", "office"))
-            return lambda: search_articles(db, word, sort="rank", limit=20)
-
-        def latest():
-            return lambda: list(iter_articles(db, limit=20))
-
         results = {"rows": rows, "load_average_before": os.getloadavg()[0]}  # timings are noisy on a loaded host
-        for name, make in (("ranked_office_date", ranked_filtered), ("newest_first", newest_first),
-                           ("cjk_2char", cjk), ("common_word", common), ("latest_no_query", latest),
-                           ("cjk_office_date", cjk_filtered), ("newest_first_cjk", newest_first_cjk)):
-            results[name] = _timed([make() for _ in range(samples)])
+        for name, calls in _queries(db, samples, seed):
+            results[name] = _timed(calls)
         # how many articles the words match: the size of the work behind each query
         results["matches"] = {
             word: db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?",
@@ -214,6 +235,19 @@ def measure(path: Path, samples: int = 24, seed: int = 3) -> dict:
     results["bytes"] = Path(path).stat().st_size
     results["bytes_per_article"] = results["bytes"] / max(1, rows)
     return results
+
+
+def query_results(path: Path, samples: int = 24, seed: int = 3) -> Iterator[dict]:
+    """What each query ``measure`` times returns: its kind, its number, the ids and ranks in
+    order. Two versions of the search code that print the same lines give the same results."""
+    from aggregator.store import Archive
+
+    with Archive(path, readonly=True) as archive:
+        for name, calls in _queries(archive.db, samples, seed):
+            for number, call in enumerate(calls):
+                rows = call()
+                yield {"query": name, "number": number, "ids": [row["id"] for row in rows],
+                       "ranks": [row.get("rank") for row in rows]}
 
 
 def export(path: Path) -> dict:
@@ -243,6 +277,9 @@ def main() -> None:
     m = sub.add_parser("measure")
     m.add_argument("path")
     m.add_argument("--samples", type=int, default=24)
+    r = sub.add_parser("results")
+    r.add_argument("path")
+    r.add_argument("--samples", type=int, default=24)
     e = sub.add_parser("export")
     e.add_argument("path")
     args = parser.parse_args()
@@ -261,6 +298,10 @@ def main() -> None:
         result["path"] = str(path)
     elif args.command == "measure":
         result = measure(Path(args.path), args.samples)
+    elif args.command == "results":
+        for line in query_results(Path(args.path), args.samples):
+            print(json.dumps(line, ensure_ascii=False))
+        return
     else:
         result = export(Path(args.path))
     json.dump(result, sys.stdout)
