@@ -293,7 +293,9 @@ def render(results: dict) -> str:
         out += ["## Search and export", "",
                 "Synthetic archives written through `Archive(path)` (same schema, indexes, triggers, CJK bigrams); "
                 "`search_articles` timed after a warm-up, p50 / p95 in ms over "
-                f"{args['search_samples']} varied queries each.", "",
+                f"{args['search_samples']} varied queries each; each archive file is read once first, so "
+                "the figures are those of an archive in the page cache (CPU-time p50 / p95 of the same "
+                "queries are in the JSON results).", "",
                 "| query | " + " | ".join(f"{int(s):,} articles" for s in sizes) + " |",
                 "| --- | " + " | ".join("---" for _ in sizes) + " |"]
         for key, label in (("ranked_office_date", "ranked top-20, office + one-year filter"),
