@@ -49,11 +49,14 @@ def ensure_reader_venv(python: str = sys.executable) -> str:
     return found.stdout.strip()
 
 
-def run_reader(db: Path, urls: Path, *, workers: int = 8, search: bool = False, timeout: float = 3600) -> dict:
+def run_reader(db: Path, urls: Path, *, workers: int = 8, search: bool = False, index_only: bool = False,
+               timeout: float = 3600) -> dict:
     command = [str(venv_python()), str(Path(__file__).resolve()), "--db", str(db), "--urls", str(urls),
                "--workers", str(workers)]
     if search:
         command.append("--search")
+    if index_only:
+        command.append("--index-only")
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=HERE)
     if done.returncode != 0:
         raise RuntimeError(f"reader run failed:\n{done.stderr[-3000:]}")
@@ -82,10 +85,25 @@ def main() -> None:  # runs inside the reader venv
     parser.add_argument("--urls", required=True)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--search", action="store_true")
+    parser.add_argument("--index-only", action="store_true",
+                        help="no update: time enable_search + update_search on the archive as it is")
     args = parser.parse_args()
 
     import reader as reader_module
     from reader import make_reader
+
+    if args.index_only:  # what reader needs to make an archive it polled searchable
+        r = make_reader(args.db)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        r.enable_search()
+        r.update_search()
+        result = {"search_index_seconds": time.perf_counter() - started,
+                  "search_index_cpu_seconds": time.process_time() - cpu_started,
+                  "entries": r.get_entry_counts().total, "peak_rss_bytes": peak_rss_bytes()}
+        r.close()
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+        return
 
     urls = [u.strip() for u in Path(args.urls).read_text().splitlines() if u.strip()]
     r = make_reader(args.db)
