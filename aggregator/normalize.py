@@ -195,11 +195,26 @@ def _drop_tree(el) -> None:
     parent = el.getparent()
     if el.tail:
         previous = el.getprevious()
-        if previous is None:
-            parent.text = (parent.text or "") + el.tail
-        else:
-            previous.tail = (previous.tail or "") + el.tail
+        joined = ((parent.text if previous is None else previous.tail) or "") + el.tail
+        try:
+            _set_text(parent, previous, joined)
+        except ValueError:  # the parser keeps control characters that lxml refuses to be given back
+            _set_text(parent, previous, _settable(joined))  # (the failed set removed the old text)
     parent.remove(el)
+
+
+def _set_text(parent, previous, text: str) -> None:
+    if previous is None:
+        parent.text = text
+    else:
+        previous.tail = text
+
+
+def _settable(text: str) -> str:
+    """``text`` without the characters lxml will not set: a space for those Python counts as
+    whitespace (the text is folded later, as it would have folded them), nothing for the rest
+    (the text cleaning drops them anyway)."""
+    return _HTML_CONTROL.sub(lambda m: " " if m.group().isspace() else "", text)
 
 
 def _html_string(el) -> str:

@@ -541,3 +541,18 @@ def test_json_feed_item_without_content_uses_the_summary() -> None:
         "Just a summary.",
         "<p>Just a summary.</p>",
     )
+
+
+def test_json_feed_control_character_after_a_script_does_not_lose_the_feed() -> None:
+    # lxml keeps a control character it parsed but refuses one set from Python: removing the
+    # <script> (its tail joins the text before it) used to raise, and the whole feed failed.
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [{"id": "1", "url": "https://office.example/1", "title": "T",
+                   "content_html": "<p>a</p><script>x()</script>b\u0007c<div>d<style>s</style>e\u000cf</div>"},
+                  {"id": "2", "url": "https://office.example/2", "title": "Next", "content_text": "Fine."}],
+    }
+    first, second = parse(json.dumps(doc).encode(), {})
+    assert first.body == "a\n\nbc\n\nde f"
+    assert "script" not in first.body_html and "\u0007" not in first.body_html
+    assert second.body == "Fine."
