@@ -21,7 +21,9 @@ import ctypes
 import functools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -151,9 +153,27 @@ def _in_worker(job: Callable[..., Any], *args: Any) -> Any:
 
 
 def _warm_up() -> None:
-    """Import the parsers once per worker, before the first job arrives."""
+    """Import the parsers once per worker, before the first job arrives; leave with the parent."""
+    _exit_with_parent()
     from . import derived  # noqa: F401
     from .sources import feed, page  # noqa: F401
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the process that started it is gone.
+
+    A parent killed outright (SIGKILL, the OOM killer) cannot shut its pool down, and a worker
+    in the middle of a job, or with jobs still in the pipe, went on alone for minutes. A daemon
+    thread waits on the parent's sentinel (readable once the parent has exited) and exits."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ipnews-parent-watch", daemon=True).start()
 
 
 def default_workers() -> int:

@@ -223,3 +223,42 @@ def test_a_budget_of_one_byte_polls_one_source_at_a_time_and_archives_the_same(t
         monkeypatch.setattr(pipeline, "INFLIGHT_BYTES", 1)
         bounded = archive_after_fetch(tmp_path, server, f"bounded-{workers}", workers)
     assert bounded == unbounded
+
+
+PARENT = """
+import concurrent.futures, multiprocessing, sys, time
+from aggregator.workers import _warm_up
+if __name__ == "__main__":
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_warm_up)
+    pool.submit(time.sleep, 0).result()  # the worker is up
+    (pid,) = pool._processes
+    pool.submit(time.sleep, 120)  # busy when its parent is killed
+    print(pid, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_worker_leaves_when_its_parent_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    worker = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the worker outlived its killed parent")
