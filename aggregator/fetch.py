@@ -337,6 +337,7 @@ class Fetcher:
                     content=hop.content,
                     elapsed=elapsed,
                     redirects=tuple(redirects),
+                    gzip=hop.gzip,
                 )
             if len(redirects) >= max_redirects:
                 raise fail(f"too many redirects (>{max_redirects})", status=hop.status)
@@ -535,9 +536,14 @@ class Fetcher:
                 raw_body = response.aiter_raw()
             chunks: list[bytes] = []
             received = 0
+            # A gzip body is kept as the server compressed it when it is exactly one gzip member of
+            # what we decode: the snapshot is then stored without compressing it again.
+            wire: list[bytes] | None = [] if decoder.single_gzip else None
             try:
                 async with contextlib.aclosing(raw_body) as body:
                     async for raw in body:
+                        if wire is not None:
+                            wire.append(raw)
                         decoder.push(raw)
                         while chunk := decoder.pull(max_bytes - received + 1):
                             if received + len(chunk) > max_bytes:
@@ -545,6 +551,7 @@ class Fetcher:
                                     raise fail(too_large, status=status)
                                 chunks.append(chunk[: max_bytes - received])
                                 received = max_bytes
+                                wire = None  # what we keep is cut short: not the server's body any more
                                 break
                             received += len(chunk)
                             chunks.append(chunk)
@@ -555,7 +562,8 @@ class Fetcher:
                     f"could not decode the response body (Content-Encoding: {_one_line(encoding)[:60]})",
                     status=status,
                 ) from exc
-            return _Hop(status, response_headers, b"".join(chunks), time.monotonic() - started)
+            kept = b"".join(wire) if wire is not None and decoder.whole_single_member() else None
+            return _Hop(status, response_headers, b"".join(chunks), time.monotonic() - started, kept)
 
 
 class PoolPerOrigin(httpx.AsyncBaseTransport):
@@ -613,6 +621,7 @@ class _Hop:
     headers: dict[str, str]
     content: bytes
     elapsed: float
+    gzip: bytes | None = None  # see FetchResult.gzip
 
 
 class _Layer:
@@ -642,6 +651,13 @@ class _Inflate(_Layer):
         # The first bytes of a deflate body, replayed if it turns out to be raw; None once past them.
         self._head: bytes | None = b""
         self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+        self.members = 1
+        self.ignored = False  # bytes after the end of the stream were dropped
+
+    @property
+    def ended(self) -> bool:
+        """The stream ended, and nothing after its end is waiting."""
+        return self._zlib.eof and not self._input
 
     def pull(self, limit: int) -> bytes:
         while self._input:
@@ -650,8 +666,10 @@ class _Inflate(_Layer):
                     return b""  # too short to tell yet
                 if not (self._gzip and self._input.startswith(b"\x1f\x8b")):
                     self._input = b""  # padding or junk after the end: ignored, as browsers do
+                    self.ignored = True
                     return b""
                 self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                self.members += 1
             data = self._input
             try:
                 out = self._zlib.decompress(data, limit)
@@ -719,6 +737,18 @@ class _ContentDecoder:
 
     def push(self, data: bytes) -> None:
         self._layers[0].push(data)
+
+    @property
+    def single_gzip(self) -> bool:
+        """The body is gzip, one layer (Content-Encoding: gzip)."""
+        return len(self._layers) == 1 and isinstance(self._layers[0], _Inflate) and self._layers[0]._gzip
+
+    def whole_single_member(self) -> bool:
+        """All of a gzip body was decoded from one member, with nothing after it (so the raw body
+        decompresses to exactly what was read, and alone)."""
+        layer = self._layers[0]
+        return (self.single_gzip and isinstance(layer, _Inflate) and layer.members == 1 and layer.ended
+                and not layer.ignored)
 
     def pull(self, limit: int) -> bytes:
         """Up to about ``limit`` decoded bytes; raises httpx.DecodingError on a corrupt body."""

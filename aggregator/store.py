@@ -378,6 +378,15 @@ def m011_item_digests(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE article_sources ADD COLUMN item_digest TEXT")
 
 
+GZIP_MAGIC = b"\x1f\x8b"  # a zlib stream never starts so (its first byte is 0x?8)
+
+
+def snapshot_bytes(stored: bytes) -> bytes:
+    """A snapshot's response bytes from what the table stores: zlib, or one gzip member as the
+    server sent it (zlib tells the two apart by their headers)."""
+    return zlib.decompress(stored, zlib.MAX_WBITS | 32)
+
+
 def index_rows_sql(where: str = "") -> str:
     """Index the articles ``where`` selects, with the triggers' values, in rowid order: FTS5
     appends rising rowids to one pending segment (a smaller one after a larger flushes it)."""
@@ -834,7 +843,8 @@ class Archive:
                     changed += outcome == "changed"
                     if outcome != "same" and item.response is not None:
                         self._link_snapshot(article_id, snapshots[id(item.response)], seen_at)
-                        touched.append(article_id)
+                        if outcome == "changed":  # a new article has its one snapshot: nothing to prune
+                            touched.append(article_id)
                 if fetch_id is not None:
                     self.db.execute(
                         "UPDATE fetches SET items_seen = ?, items_new = ?, items_changed = ? WHERE id = ?",
@@ -1137,21 +1147,25 @@ class Archive:
 
     def _store_snapshot(self, source_id: str, response: FetchResult, context: Any, seen_at: str, *,
                         packed: bytes | None = None) -> int:
-        """Keep the response's bytes (zlib, or ``packed`` if a worker compressed them already),
-        content-addressed per URL: the same bytes are stored once."""
+        """Keep the response's bytes (``packed`` if a worker compressed them already, else the
+        server's gzip if the fetcher kept it, else zlib), content-addressed per URL: the same
+        bytes are stored once. gzip or zlib is told by the stream's header (see snapshot_bytes)."""
         digest = hashlib.sha256(response.content).hexdigest()
         existing = self.db.execute(
             "SELECT id FROM snapshots WHERE sha256 = ? AND final_url = ?", [digest, response.final_url]
         ).fetchone()
         if existing:
             return int(existing[0])
+        if packed is None:
+            packed = response.gzip if response.gzip is not None else zlib.compress(response.content, 6)
         cursor = self.db.execute(
             """INSERT INTO snapshots (source_id, url, final_url, status, headers, fetched, sha256, size,
                                       compression, content, context)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'zlib', ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [source_id, response.url, response.final_url, response.status,
              json.dumps(dict(response.headers), ensure_ascii=False), seen_at, digest, len(response.content),
-             packed if packed is not None else zlib.compress(response.content, 6), json.dumps(context, ensure_ascii=False) if context else None],
+             "gzip" if packed.startswith(GZIP_MAGIC) else "zlib", packed,
+             json.dumps(context, ensure_ascii=False) if context else None],
         )
         return int(cursor.lastrowid)
 
@@ -1194,7 +1208,7 @@ class Archive:
         sid, source_id, url, final_url, status, headers, fetched, content, context = row
         return Snapshot(
             id=sid, source_id=source_id, url=url, final_url=final_url, status=status,
-            headers=json.loads(headers or "{}"), fetched=fetched, content=zlib.decompress(content),
+            headers=json.loads(headers or "{}"), fetched=fetched, content=snapshot_bytes(content),
             context=json.loads(context) if context else None,
         )
 

@@ -73,6 +73,9 @@ class FetchResult:
     content: bytes = b""
     elapsed: float = 0.0  # seconds
     redirects: tuple[tuple[int, str], ...] = ()  # (status, location) per hop
+    # The body as the server gzipped it, when that is one whole gzip member of exactly `content`:
+    # kept as the response's snapshot without compressing it again.
+    gzip: bytes | None = field(default=None, repr=False)
 
     @property
     def not_modified(self) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import BinaryIO
@@ -19,6 +18,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from . import __version__
+from .store import snapshot_bytes
 
 _DROPPED = {"content-encoding", "transfer-encoding", "content-length"}
 
@@ -47,7 +47,7 @@ def write_warc(db, out: BinaryIO, *, source_ids: Iterable[str] = ()) -> int:
         f"SELECT final_url, status, headers, fetched, content FROM snapshots {where} ORDER BY id", ids
     )
     for final_url, status, headers_json, fetched, compressed in cursor:
-        body = zlib.decompress(compressed)
+        body = snapshot_bytes(compressed)
         headers = [(k, v) for k, v in json.loads(headers_json or "{}").items() if k.lower() not in _DROPPED]
         headers.append(("Content-Length", str(len(body))))
         http_headers = StatusAndHeaders(_status_line(status), headers, protocol="HTTP/1.1")

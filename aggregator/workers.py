@@ -46,7 +46,9 @@ class ParsedFeed:
 
 
 def _pack(result: FetchResult) -> bytes:
-    return zlib.compress(result.content, SNAPSHOT_LEVEL)
+    """The response's bytes as its snapshot keeps them: the server's own gzip when the fetcher
+    kept it (no work), else zlib (``Archive.snapshot`` reads either)."""
+    return result.gzip if result.gzip is not None else zlib.compress(result.content, SNAPSHOT_LEVEL)
 
 
 def feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str],

@@ -363,6 +363,25 @@ def test_gzip_body_is_decoded():
     assert run(fetch(handler)).content == payload
 
 
+@pytest.mark.parametrize("body, kept", [
+    (gzip.compress(b"<rss>" + b"item " * 1000 + b"</rss>"), True),
+    (gzip.compress(b"<rss>" + b"item " * 500) + gzip.compress(b"item " * 500 + b"</rss>"), False),  # two members
+    (gzip.compress(b"<rss>" + b"item " * 1000 + b"</rss>") + b"\0\0junk", False),  # bytes after the end
+], ids=["one-member", "two-members", "trailing-junk"])
+def test_a_gzip_body_is_kept_as_sent_only_when_it_is_exactly_what_was_read(body, kept):
+    """The server's gzip becomes the snapshot as is (no compressing again), so it must decompress,
+    alone, to exactly the decoded content."""
+    def handler(request):
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(body))
+
+    result = run(fetch(handler))
+    assert result.content == b"<rss>" + b"item " * 1000 + b"</rss>"
+    if kept:
+        assert result.gzip == body and gzip.decompress(result.gzip) == result.content
+    else:
+        assert result.gzip is None
+
+
 def test_lying_content_encoding_is_a_fetch_error():
     def handler(request):
         return httpx.Response(

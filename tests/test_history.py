@@ -149,6 +149,34 @@ def test_warc_export_reads_back(tmp_path, archive_path):
     assert b"The fee for a patent application will be 120 euros." in body
 
 
+def test_a_gzipped_response_is_kept_as_sent_and_read_back_whole(tmp_path, archive_path):
+    """A server's gzip body is the snapshot itself (no compressing again); show, WARC and reparse
+    read it like a zlib one."""
+    feed = rss([{"guid": "g1", "title": "Gzipped", "link": "/news/1.html", "description": "Sent compressed."}])
+    with LoopbackServer() as server:
+        page_site(server)
+        server.add("/news/index.html", LIST.encode(), headers={"Content-Type": "text/html"}, gzip=True)
+        server.add("/feed.xml", feed, headers={"Content-Type": "application/rss+xml"}, gzip=True)
+        config = write_config(tmp_path / "feeds.yaml", [
+            page_source(server),
+            {"id": "office-feed", "office": "EPO", "kind": "feed", "url": server.url("/feed.xml")},
+        ])
+        assert run(["fetch"], config, archive_path).exit_code == 0
+    kinds = dict(query(archive_path, "SELECT final_url, compression FROM snapshots"))
+    assert sorted(kinds.values()) == ["gzip", "zlib"]  # the feed came gzipped, the article page plain
+    with Archive(archive_path) as archive:
+        for (sid, url) in archive.db.execute("SELECT id, final_url FROM snapshots").fetchall():
+            content = archive.snapshot(sid).content
+            assert content == (feed if url.endswith("/feed.xml") else PAGE.format(fee="120", clock="").encode())
+        buffer = io.BytesIO()
+        assert write_warc(archive.db, buffer) == 2
+    bodies = [r.content_stream().read() for r in ArchiveIterator(io.BytesIO(buffer.getvalue()))
+              if r.rec_type == "response"]
+    assert feed in bodies
+    result = run(["reparse"], config, archive_path)
+    assert result.exit_code == 0 and "0 changed" in result.output, result.output
+
+
 def test_an_archive_from_the_first_schema_is_upgraded_in_place(tmp_path):
     path = tmp_path / "old.db"
     archive = Archive.__new__(Archive)
