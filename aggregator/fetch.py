@@ -788,9 +788,13 @@ async def _hide_location(response: httpx.Response) -> None:
 
 
 async def _drain(response: httpx.Response) -> None:
-    """Read a small body we do not need, so the keep-alive connection can be reused."""
+    """Read a small body we do not need, so the keep-alive connection can be reused.
+
+    A 304 or 204 has no body whatever its headers say (a 304's Content-Length, when sent, is
+    the full representation's): it is always "read", so a conditional poll answered 304 keeps
+    its connection instead of closing it and opening another for the next request."""
     length = response.headers.get("content-length", "")
-    if not (length.isdecimal() and int(length) <= _DRAIN_LIMIT):
+    if response.status_code not in (204, 304) and not (length.isdecimal() and int(length) <= _DRAIN_LIMIT):
         return  # unknown or big: closing the connection is cheaper
     with contextlib.suppress(httpx.HTTPError, httpx.StreamError, OSError):
         async for _ in response.aiter_raw():

@@ -41,6 +41,7 @@ class RequestRecord:
     headers: dict[str, str]  # lower-cased names
     host: str  # the Host header (or the server address when absent)
     time: float
+    client_port: int = 0  # the client's end of the connection: one per connection
 
 
 @dataclass
@@ -367,6 +368,7 @@ class LoopbackServer:
             headers={k.lower(): v for k, v in request.headers.items()},
             host=(request.headers.get("Host") or f"{self.host}:{self.port}").lower(),
             time=time.monotonic(),
+            client_port=request.client_address[1],
         )
         with self._lock:
             self.requests.append(record)

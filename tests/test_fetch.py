@@ -573,6 +573,28 @@ def test_conditional_get_round_trip_with_auto_validators():
     assert server.requests[2].headers["if-none-match"] == first.etag
 
 
+def test_a_304_keeps_its_keep_alive_connection():
+    """A conditional poll answered 304 reuses its connection (one TCP connection for a host's
+    requests), whatever Content-Length the 304 carries."""
+    with LoopbackServer(auto_validators=True) as server:
+        server.add("/a.xml", b"<rss>a</rss>" * 10_000, headers={"Content-Type": "application/rss+xml"})
+        server.add("/b.xml", b"<rss>b</rss>", headers={"Content-Type": "application/rss+xml"})
+
+        async def main():
+            async with Fetcher(user_agent=UA, per_host=1) as fetcher:
+                results = []
+                for _ in range(3):
+                    for path in ("/a.xml", "/b.xml"):
+                        previous = next((r for p, r in reversed(results) if p == path), None)
+                        results.append((path, await fetcher.get(
+                            server.url(path), etag=previous.etag if previous else None)))
+                return [r.status for _, r in results]
+
+        statuses = run(main())
+    assert statuses == [200, 200, 304, 304, 304, 304]
+    assert len({r.client_port for r in server.requests}) == 1  # robots.txt and all six on one connection
+
+
 def test_gzip_and_redirect_against_a_loopback_server():
     with LoopbackServer() as server:
         server.add("/old", b"", status=301, headers={"Location": "/new"})
