@@ -766,19 +766,11 @@ class Archive:
         ).fetchall()
         return {row[0]: SourceState(*row) for row in rows}
 
-    def known_hashes(self, source_id: str) -> dict[str, str]:
-        """Item key → content hash of the articles a source holds (``"*"`` for those another
-        source keeps: this one only marks them seen)."""
-        rows = self.db.execute(
-            """SELECT s.item_key, CASE WHEN a.source_id = s.source_id THEN a.content_hash ELSE '*' END
-               FROM article_sources s JOIN articles a ON a.id = s.article_id WHERE s.source_id = ?""",
-            [source_id])
-        return {key: value for key, value in rows if value is not None}
-
     def known_items(self, source_id: str) -> tuple[dict[str, str], dict[str, str]]:
-        """What a feed's parse job needs to know of the source's items: :meth:`known_hashes`,
-        and the digests of the entries stored as they were read (digest → the article id the
-        entry's GUID or URL gives, which decides between repeated entries)."""
+        """What a feed's parse job needs to know of the source's items: item key → content hash
+        (``"*"`` for those another source keeps: this one only marks them seen), and the digests
+        of the entries stored as they were read (digest → the article id the entry's GUID or URL
+        gives, which decides between repeated entries)."""
         rows = self.db.execute(
             """SELECT s.item_key, CASE WHEN a.source_id = s.source_id THEN a.content_hash ELSE '*' END, s.item_digest
                FROM article_sources s JOIN articles a ON a.id = s.article_id WHERE s.source_id = ?""",

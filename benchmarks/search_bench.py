@@ -181,23 +181,18 @@ def _queries(db, samples: int, seed: int) -> list[tuple[str, list]]:
     rng = random.Random(seed)
     offices = [o for o, _ in _offices()]
 
-    def ranked_filtered():
-        word, office, year = rng.choice(COMMON_WORDS), rng.choice(offices), rng.randint(2001, 2025)
-        filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
-        return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
+    def filtered(words):
+        def make():
+            word, office, year = rng.choice(words), rng.choice(offices), rng.randint(2001, 2025)
+            filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
+            return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
+        return make
 
-    def newest_first():
-        word = rng.choice(COMMON_WORDS)
-        return lambda: search_articles(db, word, sort="date", limit=20)
-
-    def newest_first_cjk():
-        word = rng.choice(CJK_QUERIES)
-        return lambda: search_articles(db, word, sort="date", limit=20)
-
-    def cjk_filtered():
-        word, office, year = rng.choice(CJK_QUERIES), rng.choice(offices), rng.randint(2001, 2025)
-        filters = SearchFilters(offices=(office,), since=f"{year}-01-01", until=f"{year}-12-31")
-        return lambda: search_articles(db, word, filters=filters, sort="rank", limit=20)
+    def newest(words):
+        def make():
+            word = rng.choice(words)
+            return lambda: search_articles(db, word, sort="date", limit=20)
+        return make
 
     def cjk():
         word = rng.choice(CJK_QUERIES)
@@ -211,9 +206,9 @@ def _queries(db, samples: int, seed: int) -> list[tuple[str, list]]:
         return lambda: list(iter_articles(db, limit=20))
 
     return [(name, [make() for _ in range(samples)])
-            for name, make in (("ranked_office_date", ranked_filtered), ("newest_first", newest_first),
+            for name, make in (("ranked_office_date", filtered(COMMON_WORDS)), ("newest_first", newest(COMMON_WORDS)),
                                ("cjk_2char", cjk), ("common_word", common), ("latest_no_query", latest),
-                               ("cjk_office_date", cjk_filtered), ("newest_first_cjk", newest_first_cjk))]
+                               ("cjk_office_date", filtered(CJK_QUERIES)), ("newest_first_cjk", newest(CJK_QUERIES)))]
 
 
 def read_through(path: Path) -> dict:

@@ -147,7 +147,13 @@ def _three_polls(tmp_path, name):
 
 
 def test_the_archive_ends_the_same_with_and_without_known_entries(tmp_path, monkeypatch):
+    marked = []
+    mark = Archive._mark_unchanged
+    monkeypatch.setattr(Archive, "_mark_unchanged",
+                        lambda self, *args: marked.append(mark(self, *args)) or marked[-1])
     with_digests = _three_polls(tmp_path, "digests")
+    assert sum(marked) == 8  # known entries only marked seen: 2 (wipo) on the second poll, 4 + 2 on the third
+    monkeypatch.undo()
     original = Archive.known_items
     monkeypatch.setattr(Archive, "known_items", lambda self, source_id: (original(self, source_id)[0], {}))
     without = _three_polls(tmp_path, "plain")
