@@ -68,7 +68,7 @@ def feed_job(result: FetchResult, source: Source, host_aliases: Mapping[str, str
     derived = [derive_unless_known(a, host_aliases, known or {}) for a in report.articles]
     packed = _pack(result) if any(d.complete for d in derived) else None
     items = [FetchedArticle(a, result, None, d, packed, digest)
-             for a, d, digest in zip(report.articles, derived, report.digests or [None] * len(derived), strict=True)]
+             for a, d, digest in zip(report.articles, derived, report.digests, strict=True)]
     return ParsedFeed(items, list(report.warnings), list(report.unchanged))
 
 

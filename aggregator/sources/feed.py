@@ -261,6 +261,10 @@ class _Digesting:
         self.known = known
         self.context = context
 
+    def narrowed(self, *parts: Any) -> _Digesting:
+        """The same known digests, with more of what every entry of this document depends on."""
+        return _Digesting(self.known, self.context + repr(parts).encode("utf-8", "surrogatepass"))
+
     def entry(self, entry: Any, *facts: Any) -> _Seen | str:
         """The entry as known (a :class:`_Seen`), else its digest to record."""
         digest = hashlib.blake2b(self.context + repr((facts, entry)).encode("utf-8", "surrogatepass"),
@@ -444,10 +448,8 @@ def _json_feed_entries(
     http_language = headers.get("content-language")
     items = [item for item in items if isinstance(item, dict)]
     fallback_languages = (feed_language, http_language, source.language)
-    if digesting is not None:
-        digesting = _Digesting(digesting.known, digesting.context + repr(("json", fallback_languages)).encode())
     entries = _read_entries(items[:MAX_FEED_ENTRIES], lambda item: _json_item(item, url, fallback_languages),
-                            digesting)
+                            digesting and digesting.narrowed("json", fallback_languages))
     return entries, len(items)
 
 
@@ -562,11 +564,9 @@ def _feedparser_entries(
 def _read_xml_entries(entries: list[Any], url: str, raw: _RawXml, fallback_languages: tuple[str | None, ...],
                       is_rss: bool, digesting: _Digesting | None, reader: str) -> list[_Entry | _Seen]:
     """:func:`_feedparser_entry` of each entry (feedparser's or the fast path's dictionary)."""
-    if digesting is not None:
-        digesting = _Digesting(digesting.known,
-                               digesting.context + repr((reader, fallback_languages, is_rss)).encode())
     return _read_entries(entries, lambda e: _feedparser_entry(e, url, raw, fallback_languages, is_rss),
-                         digesting, lambda e: _raw_facts(e, raw))
+                         digesting and digesting.narrowed(reader, fallback_languages, is_rss),
+                         lambda e: _raw_facts(e, raw))
 
 
 def _raw_facts(entry: Mapping[str, Any], raw: _RawXml) -> tuple[Any, ...]:
