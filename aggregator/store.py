@@ -38,8 +38,7 @@ from .cluster import (
     THRESHOLD,
     Fingerprint,
     candidate_keys,
-    score,
-    too_different_in_length,
+    score_stored,
 )
 from .derived import Derived, derive, fts_text, topics_json
 from .exceptions import StorageError
@@ -1084,13 +1083,12 @@ class Archive:
                 WHERE f.article_id IN (SELECT article_id FROM nearest) AND f.article_id != ? AND f.version = ?""",
             [*keys, MAX_KEY_POSTINGS, MAX_KEY_POSTINGS, MAX_CLUSTER_CANDIDATES + 1, article_id, FINGERPRINT_VERSION],
         ).fetchall()
-        # The length guard reads the blob's header: a candidate it rules out is never decoded.
-        # Only a cluster's representative has keys, and its cluster is itself (see
+        # The candidates are scored together, from their stored bytes (score_stored). Only a
+        # cluster's representative has keys, and its cluster is itself (see
         # _store_fingerprint). The candidates are scored first and put in date order only when
         # several share the best score: most articles match nothing, and reading the dates
         # (a row lookup in the large articles table per candidate) is most of a lookup's cost.
-        scored = [(score(fp, Fingerprint.from_bytes(blob)), cid) for cid, blob in rows
-                  if not too_different_in_length(fp, blob)]
+        scored = list(zip(score_stored(fp, [blob for _, blob in rows]), (cid for cid, _ in rows), strict=True))
         best = max((s for s, _ in scored), default=0.0)
         if best < THRESHOLD:
             return None

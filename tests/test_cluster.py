@@ -28,6 +28,7 @@ from aggregator.cluster import (
     length_ratio,
     overlap,
     score,
+    score_stored,
     shingles,
     similarity,
 )
@@ -288,6 +289,22 @@ def test_overlap_and_score_are_the_definition():
             assert score(a, b) == expected
             # A decoded fingerprint (its number bits read from the bytes) scores the same.
             assert score(a, Fingerprint.from_bytes(b.to_bytes())) == expected
+
+
+def test_scores_of_stored_fingerprints_are_score():
+    fps = [fp for fp in map(fingerprint, varied_texts()) if fp is not None]
+    pairs = [fingerprints(pair) for pair in PAIRS]
+    fps += [fp for pair in pairs for fp in pair]
+    for a in fps[::2]:
+        others = fps[::-1] + [a]
+        assert score_stored(a, [b.to_bytes() for b in others]) == [score(a, b) for b in others]
+    a = fps[0]
+    assert score_stored(a, []) == []
+    assert score_stored(a, [Fingerprint((), 0, a.length).to_bytes()]) == [0.0]  # no values: no overlap
+    with pytest.raises(ValueError, match="version"):
+        score_stored(a, [b"\x07" + a.to_bytes()[1:]])
+    with pytest.raises(ValueError, match="too short"):
+        score_stored(a, [b"\x01"])
 
 
 def test_labelled_scores_are_the_definition():
