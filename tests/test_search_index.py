@@ -21,7 +21,7 @@ from aggregator.search import (
     parse_query,
     search_articles,
 )
-from aggregator.store import Archive, FetchRecord, SourceState, migrations
+from aggregator.store import FTS_HASH_BYTES, Archive, FetchRecord, SourceState, migrations
 from aggregator.types import Article, Source, article_id
 
 WORDS = ("patent", "trademark", "design", "fees", "court", "madrid", "unitary", "examination", "office", "news")
@@ -240,6 +240,18 @@ def test_an_archive_at_the_previous_schema_is_migrated_and_reindexed(tmp_path):
         migrated = fts_rows(upgraded.db)
         upgraded.rebuild_index()
         assert fts_rows(upgraded.db) == migrated
+        assert fts_config(upgraded.db)["hashsize"] == FTS_HASH_BYTES  # m012 reached the old index too
+
+
+def fts_config(db):
+    return dict(db.execute("SELECT k, v FROM articles_fts_config").fetchall())
+
+
+def test_the_index_gathers_pending_terms_before_writing_a_segment(corpus):
+    config = fts_config(corpus.db)
+    assert config["hashsize"] == FTS_HASH_BYTES > 1 << 20  # FTS5's default, 1 MiB, wrote a segment per MiB
+    corpus.rebuild_index()
+    assert fts_config(corpus.db) == config  # kept in the index's config table: a rebuild keeps it
 
 
 def test_datasette_style_rank_is_the_search_rank(corpus):
