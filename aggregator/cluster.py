@@ -428,8 +428,8 @@ def score_stored(fp: Fingerprint, stored: Sequence[bytes]) -> list[float]:
     """``score(fp, Fingerprint.from_bytes(blob))`` for each stored fingerprint, all at once.
 
     A new article is scored against up to a few dozen candidates; one by one, each costs
-    decoding 512 values into a tuple and hashing them into a set (~17 µs in Python, the
-    writer's largest share of a cold poll). Here the candidates' values stay the bytes they
+    decoding 512 values into a tuple and hashing them into a set (~17 µs in Python, which
+    was the writer's largest Python cost in a cold poll). Here the candidates' values stay the bytes they
     were stored as, and the loop of :func:`overlap` becomes a constant number of numpy
     operations over all of them: a table of ``fp``'s values by their top 16 bits rules out
     most values that ``fp`` lacks, a binary search in its sorted values settles the rest,
