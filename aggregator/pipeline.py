@@ -41,7 +41,7 @@ from .exceptions import AggregatorError, ConfigError, FetchError, ParseError, So
 from .fetch import Fetcher, build_user_agent
 from .normalize import iso_utc
 from .scheduler import is_due, next_due_after_failure, next_due_after_success, parse_iso
-from .store import DEFAULT_KEEP_SNAPSHOTS, Archive, FetchRecord, SourceState
+from .store import DEFAULT_KEEP_SNAPSHOTS, Archive, Checkpointer, FetchRecord, SourceState
 from .types import FetchedArticle, FetchResult, Source
 from .urls import canonical_url
 from .workers import (
@@ -199,7 +199,9 @@ class ArchiveWriter:
         self._thread: threading.Thread | None = None
         self._reads: concurrent.futures.ThreadPoolExecutor | None = None
         self._reader: Archive | None = None
+        self._checkpointer: Checkpointer | None = None
         if threads:
+            self._checkpointer = Checkpointer(archive)
             self._thread = threading.Thread(target=self._work, name="ipnews-archive", daemon=True)
             self._thread.start()
             # WAL lets a second connection read while the writer writes: a poll's reads (its
@@ -298,6 +300,9 @@ class ArchiveWriter:
             self._jobs.put(_STOP)
             self._thread.join()
             self._thread = None
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._reads is not None:
             self._reads.shutdown(wait=True, cancel_futures=True)
             self._reads = None

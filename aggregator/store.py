@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import sqlite3
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,11 +57,14 @@ from .types import Article, FetchedArticle, FetchResult, Source
 from .types import article_id as item_article_id
 from .urls import canonical_url
 
+log = logging.getLogger("ipnews")
+
 migrations = Migrations("ipnews")
 FTS_CALL = "ipnews_fts_text({row}.{column}, {row}.language)"
 FTS_INDEXED = ", ".join((*FTS_COLUMNS, FACETS_COLUMN))  # the columns of articles_fts (since m007)
 
 CACHE_KIB = 32 * 1024  # the write connection's page cache
+WAL_LIMIT_FRAMES = 8192  # 32 MiB of 4 KiB pages: the WAL's length at which a poll's writer lets it rewind (see Checkpointer)
 DEFAULT_KEEP_SNAPSHOTS = 10  # raw snapshots kept per article (0 keeps all)
 MAX_KEY_POSTINGS = 50  # a lookup key shared by more representatives than this is ignored
 # Candidates are the representatives sharing the most lookup keys with the new text (a copy
@@ -582,6 +587,7 @@ class Archive:
         self._ready_index: dict[tuple[str, str | None], str] = {}  # see register_index_function
         self._savepoints = 0
         self._index_later: set[int] | None = None  # articles (seq) to index at commit; None: index now
+        self.on_commit: Callable[[], None] | None = None  # called after each commit (see Checkpointer)
         try:
             if readonly:
                 if not self.path.exists():
@@ -652,6 +658,8 @@ class Archive:
                 self._ready_index.clear()
         except sqlite3.DatabaseError as e:  # a full disk, a read-only file, a locked or corrupt archive
             raise StorageError(f"{self.path}: cannot write to the archive: {e}") from e
+        if self.on_commit is not None:
+            self.on_commit()
 
     def _index_later_or_now(self, seq: int, op: str) -> int:
         """`ipnews_fts_later()` on our write connection: 1 when the FTS trigger should leave
@@ -1238,6 +1246,83 @@ class Archive:
                 """
             )
         )
+
+
+class Checkpointer:
+    """Copies committed WAL frames into the database file on a thread and connection of its own.
+
+    SQLite's automatic checkpoint runs inside the COMMIT of the connection that crosses
+    1,000 frames: the writer stops, copies pages and waits for two fsyncs. A poll's group
+    commits each touch thousands of pages (the FTS index, and b-trees keyed by hashes, whose
+    inserts land all over the file), so nearly every commit paid for a checkpoint: a third
+    of the writer's time in a warm poll went to waiting (issue #7). Here the writer only
+    wakes this thread after each commit, and a PASSIVE checkpoint copies what is committed
+    beside it. SQLite rewinds the WAL only at a write that begins after a pass has copied
+    everything, which a writer committing back to back rarely lets happen: so once the WAL
+    is ``wal_limit`` frames long (or the thread is more than two commits behind), the writer
+    waits after its commit for the pass that covers it, and its next transaction starts the
+    WAL again from the beginning. Closing gives the write connection its automatic
+    checkpoint back.
+    """
+
+    def __init__(self, archive: Archive, *, wal_limit: int = WAL_LIMIT_FRAMES):
+        self.archive = archive
+        self.wal_limit = wal_limit
+        self._cond = threading.Condition()
+        self._requested = 0  # commits announced
+        self._done = 0  # commits announced before the last finished pass began
+        self._frames = 0  # the WAL's length at the last pass
+        self._stopping = False
+        self._conn = sqlite3.connect(str(archive.path), timeout=30, isolation_level=None, check_same_thread=False)
+        self._autocheckpoint = archive.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        archive.db.execute("PRAGMA wal_autocheckpoint = 0")
+        archive.on_commit = self.committed
+        self._thread = threading.Thread(target=self._run, name="ipnews-checkpoint", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        """After a commit (on the writer's thread): wake the checkpointer; once the WAL is
+        past the limit, wait for the pass that copies this commit."""
+        with self._cond:
+            self._requested += 1
+            wanted = self._requested
+            self._cond.notify_all()
+            # The length known is the last pass's; commits made since are not in it, so a pass
+            # more than two commits behind is waited for as well.
+            while ((self._frames > self.wal_limit or wanted - self._done > 2) and self._done < wanted
+                   and self._thread.is_alive()):
+                self._cond.wait(timeout=1)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._done == self._requested and not self._stopping:
+                    self._cond.wait()
+                if self._done == self._requested:
+                    return
+                upto = self._requested
+            try:
+                _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as e:
+                # Nothing is lost: the frames stay in the WAL for the next pass, or for the
+                # checkpoint SQLite makes when the archive is closed. A cause that matters (a
+                # full disk) fails the writer's own next commit too, and is reported there.
+                log.debug("%s: background checkpoint failed: %s", self.archive.path, e)
+                frames = 0
+            with self._cond:
+                self._done, self._frames = upto, frames
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Let the last pass finish, then give the write connection its automatic checkpoint back."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join()
+        self._conn.close()
+        if self.archive.on_commit == self.committed:
+            self.archive.on_commit = None
+        self.archive.db.execute(f"PRAGMA wal_autocheckpoint = {int(self._autocheckpoint)}")
 
 
 def article_history(archive: Archive, article_id: str) -> dict[str, Any] | None:
