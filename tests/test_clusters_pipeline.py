@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from aggregator.loopback import LoopbackServer
 
@@ -61,3 +62,39 @@ def test_republications_share_a_cluster_and_search_shows_one_row(tmp_path, archi
     (wipo_id,) = [h["id"] for h in every if h["office"] == "WIPO"]
     shown = run(["show", wipo_id], db=archive_path).output
     assert "Near-duplicates (1):" in shown and "WIPO: PCT applications hit a record" in shown
+
+
+def test_a_revised_text_replaces_its_lookup_keys_without_an_index_by_article(tmp_path, archive_path):
+    """An article's lookup keys are found from its stored fingerprint (m013 dropped the index
+    by article); one stored by another version is still cleared, by reading every key."""
+    from aggregator.cluster import Fingerprint, candidate_keys
+
+    def keys_of(guid: str) -> tuple[list[int], list[int]]:
+        stored = query(archive_path, "SELECT k.key FROM fingerprint_keys k JOIN articles a ON a.id = k.article_id "
+                                     "WHERE a.guid = ? ORDER BY k.key", [guid])
+        blob = query(archive_path, "SELECT f.fingerprint FROM article_fingerprints f JOIN articles a "
+                                   "ON a.id = f.article_id WHERE a.guid = ?", [guid])[0][0]
+        return [k for (k,) in stored], sorted(set(candidate_keys(Fingerprint.from_bytes(blob))))
+
+    def poll(server: LoopbackServer, config, text: str) -> None:
+        server.add("/wipo.xml", rss([{"guid": "w1", "title": "PCT filings reach a record", "link": "/w1",
+                                      "date": "Mon, 02 Mar 2026 09:00:00 GMT", "description": text}]),
+                   headers={"Content-Type": "application/rss+xml"})
+        result = run(["fetch", "--all"], config, archive_path)
+        assert result.exit_code == 0, result.output
+
+    with LoopbackServer() as server:
+        config = write_config(tmp_path / "feeds.yaml", [{"id": "wipo", "office": "WIPO", "url": server.url("/wipo.xml")}])
+        poll(server, config, STORY)
+        first, expected = keys_of("w1")
+        assert first == expected and first
+        poll(server, config, OTHER)  # revised: the old keys go, the new text's come
+        second, expected = keys_of("w1")
+        assert second == expected and not set(first) & set(second)
+        assert query(archive_path, "SELECT count(*) FROM fingerprint_keys") == [(len(second),)]
+        with sqlite3.connect(archive_path) as conn:  # a fingerprint this version cannot read
+            conn.execute("UPDATE article_fingerprints SET version = 0, fingerprint = x'00'")
+        poll(server, config, STORY + " Revised once more.")
+        third, expected = keys_of("w1")
+        assert third == expected and query(archive_path, "SELECT count(*) FROM fingerprint_keys") == [(len(third),)]
+    assert query(archive_path, "SELECT name FROM sqlite_master WHERE name = 'fingerprint_keys_article'") == []

@@ -241,6 +241,7 @@ def test_an_archive_at_the_previous_schema_is_migrated_and_reindexed(tmp_path):
         upgraded.rebuild_index()
         assert fts_rows(upgraded.db) == migrated
         assert fts_config(upgraded.db)["hashsize"] == FTS_HASH_BYTES  # m012 reached the old index too
+        assert [i.origin for i in upgraded.db["fingerprint_keys"].indexes] == ["pk"]  # m013: by key only
 
 
 def fts_config(db):
