@@ -93,3 +93,56 @@ def test_writes_outside_our_transactions_and_other_connections_index_at_once(arc
     got = fts_rows(db)
     archive.rebuild_index()
     assert got == fts_rows(db)
+
+
+def revise(archive: Archive, article_id: str, **values) -> None:
+    """What Archive._revise_article does to the index: note the entry, then update the row."""
+    cursor = archive.db.execute("SELECT *, fts_rowid FROM articles WHERE id = ?", [article_id])
+    archive._defer_reindex(dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True)))
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    archive.db.execute(f"UPDATE articles SET {assignments} WHERE id = ?", [*values.values(), article_id])
+
+
+def matches(db, query: str) -> int:
+    return db.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?", [query]).fetchone()[0]
+
+
+def test_revisions_of_indexed_articles_are_replaced_at_commit_as_a_rebuild_would_index_them(archive):
+    db = archive.db
+    with archive.write_transaction():  # indexed before: one with a NUL in its text
+        insert(db, 4, "2022-06-06", "ompi bulletin", body="before\x00after the nul")
+    with archive.write_transaction():
+        insert(db, 40, "2025-01-01", "new this time")
+        revise(archive, "a1", title="hague agreement", sort_date="2016-01-01")  # moves to a smaller rowid
+        revise(archive, "a3", title="first change")
+        revise(archive, "a3", title="second change", language="fr")  # the entry noted first is kept
+        with pytest.raises(RuntimeError), archive.write_transaction():  # revised, then rolled back
+            revise(archive, "a2", title="never kept")
+            raise RuntimeError("this source failed")
+        revise(archive, "a4", body="a new body")
+        revise(archive, "a40", title="new then revised")  # inserted in this transaction: no entry yet
+        insert(db, 41, "2025-02-02", "new and removed")
+        revise(archive, "a41", title="removed after a revision")
+        db.execute("DELETE FROM articles WHERE id = 'a41'")
+        # Until the commit, the index holds the entries as they were.
+        assert matches(db, "madrid") == 1 and matches(db, "hague") == 0 and matches(db, "ompi") == 1
+    assert (matches(db, "madrid"), matches(db, "hague"), matches(db, "second"), matches(db, "first")) == (0, 1, 1, 0)
+    assert matches(db, "never") == 0 and matches(db, "design") == 1 and matches(db, "removed") == 0
+    got = fts_rows(db)
+    archive.rebuild_index()
+    assert got == fts_rows(db)
+    assert db.execute("SELECT count(*) FROM articles_fts_docsize").fetchone()[0] == 5
+
+
+def test_a_failed_transaction_with_revisions_leaves_the_index_as_it_was(archive):
+    db = archive.db
+    before = fts_rows(db)
+    with pytest.raises(RuntimeError), archive.write_transaction():
+        revise(archive, "a1", title="never committed")
+        raise RuntimeError("boom")
+    assert fts_rows(db) == before
+    with archive.write_transaction():  # nothing noted by the failed one is replaced now
+        insert(db, 50, "2025-01-02", "committed")
+    got = fts_rows(db)
+    archive.rebuild_index()
+    assert got == fts_rows(db)
