@@ -286,14 +286,14 @@ def render(results: dict) -> str:
             "",
             "| ingest, no network | items | seconds | items/s |",
             "| --- | --- | --- | --- |",
-            f"| whole pipeline (`run_fetch` over an in-memory transport) | {p['seen']:,} | {p['seconds']:.1f} | "
+            f"| whole pipeline (`run_fetch` over an in-memory transport, gzip as the server sends it) | {p['seen']:,} | {p['seconds']:.1f} | "
             f"**{p['entries_per_second']:,.0f}** |",
             f"| parsers alone, one after another | {parse['items']:,} | {parse['seconds']:.1f} | "
             f"{parse['items_per_second']:,.0f} |",
         ]
         for fmt, v in parse["by_format"].items():
             out.append(f"| – {fmt} | {v['items']:,} | {v['seconds']:.1f} | {v['items_per_second']:,.0f} |")
-        out += [f"| store alone (`save_source_results`, FTS triggers, clustering) | {store['items']:,} | "
+        out += [f"| store alone (`save_source_results` in group commits, FTS index, clustering) | {store['items']:,} | "
                 f"{store['seconds']:.1f} | {store['items_per_second']:,.0f} |", ""]
     elif ingest.get("error"):
         out += [f"Ingest failed or timed out: `{ingest['error'][-300:]}`", ""]
