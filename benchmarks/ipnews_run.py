@@ -9,6 +9,11 @@ the outcome counts, what the archive holds afterwards, and the memory: this
 process's peak RSS (VmHWM), each worker's, their sum, and the peaks of the RSS
 and of the PSS summed over this process and its children at one moment,
 sampled every 50 ms from /proc (see TreeRss for what each one means).
+
+The sampling runs in a process of its own (``--sample PID``), not in a thread of
+the poll's: reading /proc every 50 ms is Python work that took the poll's GIL,
+about 3.8 s of the main process's CPU in a 2,000-source cold poll, which reader's
+run (measured by its own VmHWM) does not pay.
 """
 
 from __future__ import annotations
@@ -98,9 +103,10 @@ class TreeRss:
       adds peaks of different moments and counts shared pages once per process.
     """
 
-    def __init__(self, interval: float = 0.05, pss_every: int = 4):
+    def __init__(self, root: int, interval: float = 0.05, pss_every: int = 4):
         import threading
 
+        self.root = root  # the poll's process; the sampler itself (a child of it) is left out
         self.interval = interval
         self.pss_every = pss_every  # smaps_rollup walks the page tables: every 4th sample
         self.peak_kib = 0
@@ -111,12 +117,12 @@ class TreeRss:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me, n = os.getpid(), 0
+        me, root, n = os.getpid(), self.root, 0
         while not self._stop.is_set():
-            pids, total, pss, todo = set(), 0, 0, [me]
+            pids, total, pss, todo = set(), 0, 0, [root]
             while todo:
                 pid = todo.pop()
-                if pid in pids:
+                if pid in pids or pid == me:
                     continue
                 pids.add(pid)
                 status = _status_kib(pid, "VmRSS", "VmHWM")
@@ -125,7 +131,7 @@ class TreeRss:
                     # The last value, not the largest: a spawned child is a fork of this process
                     # until its exec, which starts a new VmHWM (and a new command line).
                     self.hwm_kib[pid] = status["VmHWM"]
-                    self.roles[pid] = "main" if pid == me else _role(pid)
+                    self.roles[pid] = "main" if pid == root else _role(pid)
                 if n % self.pss_every == 0:
                     pss += _pss_kib(pid)
                 todo.extend(_children(pid))
@@ -150,6 +156,43 @@ class TreeRss:
         self._stop.set()
         self._thread.join()
 
+    def report(self) -> dict:
+        return {"peak_kib": self.peak_kib, "peak_pss_kib": self.peak_pss_kib,
+                "hwm_kib": {str(pid): kib for pid, kib in self.hwm_kib.items()}, "by_role": self.hwm_by_role()}
+
+
+def sample(root: int) -> None:
+    """``--sample PID``: sample PID's tree until stdin closes, then print TreeRss's report."""
+    with TreeRss(root) as tree:
+        print("ready", flush=True)
+        sys.stdin.read()
+    json.dump(tree.report(), sys.stdout)
+    sys.stdout.write("\n")
+
+
+class TreeSampler:
+    """TreeRss of this process's tree, run in a child process (see the module's docstring)."""
+
+    def __enter__(self) -> TreeSampler:
+        import subprocess
+
+        self._proc = subprocess.Popen([sys.executable, "-m", "benchmarks.ipnews_run", "--sample", str(os.getpid())],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                      cwd=Path(__file__).resolve().parent.parent)
+        assert self._proc.stdout.readline().strip() == "ready"
+        return self
+
+    def stop(self) -> dict:
+        """Stop sampling and reap the sampler: call it after reading the children's CPU time,
+        which would otherwise count the sampler's."""
+        out, _ = self._proc.communicate("")
+        return json.loads(out)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
 
 def archive_counts(db) -> dict:
     one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
@@ -168,11 +211,17 @@ def db_bytes(path: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--sample", type=int, help=argparse.SUPPRESS)  # the memory sampler (TreeSampler)
+    parser.add_argument("--config")
+    parser.add_argument("--db")
     parser.add_argument("--profile", help="write a pyinstrument profile here (.html or .txt)")
     parser.add_argument("--interval", type=float, default=0.001, help="pyinstrument sampling interval")
     args = parser.parse_args()
+    if args.sample:
+        sample(args.sample)
+        return
+    if not (args.config and args.db):
+        parser.error("--config and --db are required")
 
     started_process = time.perf_counter()
     from aggregator.config import load_config
@@ -193,11 +242,12 @@ def main() -> None:
         started = time.perf_counter()
         cpu_started = time.process_time()
         children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
-        with TreeRss() as tree:
+        with TreeSampler() as sampler:
             summary = run_fetch(config, archive, include_not_due=True)
-        seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parse workers, reaped by now
+            seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parse workers, reaped by now
+            tree = sampler.stop()  # reaped after the reading above: its CPU is not the poll's
         children_cpu = (children.ru_utime - children_started.ru_utime) + (children.ru_stime - children_started.ru_stime)
         if profiler:
             profiler.stop()
@@ -210,7 +260,7 @@ def main() -> None:
     self_rss = peak_rss_bytes()
     # ru_maxrss of the children is no use: a spawned worker is fork+exec of this process and Linux
     # carries ru_maxrss over both, so it reports at least this process's RSS at the spawn.
-    child_rss = sum(kib for pid, kib in tree.hwm_kib.items() if pid != os.getpid()) * 1024
+    child_rss = sum(kib for pid, kib in tree["hwm_kib"].items() if int(pid) != os.getpid()) * 1024
     result = {
         "seconds": seconds,
         "cpu_seconds": cpu + children_cpu,
@@ -228,11 +278,11 @@ def main() -> None:
         "after": after,
         "peak_rss_bytes": self_rss,
         "peak_rss_children_bytes": child_rss,
-        "peak_rss_tree_bytes": tree.peak_kib * 1024,
-        "peak_pss_tree_bytes": tree.peak_pss_kib * 1024,
+        "peak_rss_tree_bytes": tree["peak_kib"] * 1024,
+        "peak_pss_tree_bytes": tree["peak_pss_kib"] * 1024,
         # the old "summed" figure: every process's own peak RSS added up (peaks of different moments)
         "peak_rss_summed_hwm_bytes": self_rss + child_rss,
-        "peak_rss_by_process_bytes": tree.hwm_by_role(),
+        "peak_rss_by_process_bytes": tree["by_role"],
         "db_bytes": db_bytes(Path(args.db)),
         "pid": os.getpid(),
     }
