@@ -314,15 +314,19 @@ def test_labelled_scores_are_the_definition():
         assert overlap(b, a) == reference_overlap(b, a)
 
 
-def test_fingerprints_pickle_without_their_caches():
+def test_fingerprints_pickle_as_their_stored_bytes_without_their_lookup_caches():
     a, b = fingerprints(BY_ID["rep-wipo-pct"])
     plain = len(pickle.dumps(a))
     assert score(a, b) == 1.0  # builds a's lookup sets
+    others = [other for pair in PAIRS for other in fingerprints(pair)]
+    expected = score_stored(a, [o.to_bytes() for o in others])  # and its lookup arrays
     data = pickle.dumps(a)
-    assert len(data) == plain
+    assert len(data) == plain < len(a.to_bytes()) + 100  # the bytes, not a tuple of ints
     copy = pickle.loads(data)
-    assert copy == a and hash(copy) == hash(a) and copy.__dict__.keys() == {"hashes", "size", "length"}
+    assert copy == a and hash(copy) == hash(a) and copy.to_bytes() == a.to_bytes()
+    assert not {"_set_cache", "_lookup_cache"} & copy.__dict__.keys()
     assert score(copy, b) == 1.0
+    assert score_stored(copy, [o.to_bytes() for o in others]) == expected == [score(a, o) for o in others]
 
 
 # --- the cluster-id rule ---------------------------------------------------------------------
