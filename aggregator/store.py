@@ -1148,8 +1148,9 @@ class Archive:
         except ValueError:  # unreadable (another version): its keys are not known, so read every row
             self.db.conn.execute("DELETE FROM fingerprint_keys WHERE article_id = ?", [article_id])
             return
-        self.db.conn.executemany("DELETE FROM fingerprint_keys WHERE key = ? AND article_id = ?",
-                                 [(key, article_id) for key in keys])
+        if keys:  # one statement, not one per key (see _store_fingerprint)
+            self.db.conn.execute(f"DELETE FROM fingerprint_keys WHERE article_id = ? AND key IN ({', '.join(['?'] * len(keys))})",
+                                 [article_id, *keys])
 
     def _closest(self, article_id: str, fp: Fingerprint) -> tuple[str, float] | None:
         """(cluster id, similarity) of the closest earlier near-duplicate, earliest published
@@ -1196,9 +1197,14 @@ class Archive:
             "INSERT INTO article_fingerprints (article_id, version, fingerprint) VALUES (?, ?, ?) "
             "ON CONFLICT(article_id) DO UPDATE SET version = excluded.version, fingerprint = excluded.fingerprint",
             [article_id, FINGERPRINT_VERSION, fp.to_bytes()])
-        if representative:
-            self.db.conn.executemany("INSERT OR IGNORE INTO fingerprint_keys (key, article_id) VALUES (?, ?)",
-                                     [(key, article_id) for key in candidate_keys(fp)])
+        keys = candidate_keys(fp)
+        if representative and keys:
+            # One statement for the 16 keys: executemany steps once per row, and the writer gives
+            # up the GIL at every step, which in a poll means waiting for the event loop to hand
+            # it back (16 waits per new article).
+            self.db.conn.execute(
+                f"INSERT OR IGNORE INTO fingerprint_keys (key, article_id) VALUES {', '.join(['(?, ?)'] * len(keys))}",
+                [value for key in keys for value in (key, article_id)])
 
     # --- backfill cursor ------------------------------------------------------------------
 
