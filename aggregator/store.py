@@ -989,21 +989,18 @@ class Archive:
         if digest is not None and article.id != item_article_id(source.id, item_key):
             digest = None  # a digest stands for the id the parser gives; this key is not it (host aliases)
         execute = self.db.conn.execute  # hot path: sqlite3 directly, not through sqlite-utils
-        row = execute(
-            "SELECT article_id FROM article_sources WHERE source_id = ? AND item_key = ?",
-            [source.id, item_key],
+        # Three lookups in one statement (each statement is a GIL hand-off, see _store_fingerprint):
+        # the article this source's item is linked to; else one another source archived from
+        # the same page (one article, two sources); else a leftover article with the id the
+        # item would get (e.g. its source link was lost), which is reused, not duplicated.
+        linked, other, exists = execute(
+            """SELECT (SELECT article_id FROM article_sources WHERE source_id = ?1 AND item_key = ?2),
+                      (SELECT id FROM articles WHERE url_canonical = ?3 AND source_id != ?1 ORDER BY seq LIMIT 1),
+                      EXISTS (SELECT 1 FROM articles WHERE id = ?4)""",
+            [source.id, item_key, url_key, article.id],
         ).fetchone()
-        article_id = row[0] if row else None
+        article_id = linked if linked is not None else other
         if article_id is None:
-            # Another source may have archived the same page already: one article, two sources.
-            other = execute(
-                "SELECT id FROM articles WHERE url_canonical = ? AND source_id != ? ORDER BY seq LIMIT 1",
-                [url_key, source.id],
-            ).fetchone()
-            article_id = other[0] if other else None
-        if article_id is None:
-            # A leftover article with this id (e.g. its source link was lost) is reused, not duplicated.
-            exists = execute("SELECT 1 FROM articles WHERE id = ?", [article.id]).fetchone()
             article_id = article.id
             if not exists:
                 # The cluster is decided first, so the row is written once, cluster and all.
