@@ -111,6 +111,7 @@ def test_revisions_of_indexed_articles_are_replaced_at_commit_as_a_rebuild_would
     db = archive.db
     with archive.write_transaction():  # indexed before: one with a NUL in its text
         insert(db, 4, "2022-06-06", "ompi bulletin", body="before\x00after the nul")
+        insert(db, 5, "2021-05-05", "withdrawn notice")
     with archive.write_transaction():
         insert(db, 40, "2025-01-01", "new this time")
         revise(archive, "a1", title="hague agreement", sort_date="2016-01-01")  # moves to a smaller rowid
@@ -124,10 +125,13 @@ def test_revisions_of_indexed_articles_are_replaced_at_commit_as_a_rebuild_would
         insert(db, 41, "2025-02-02", "new and removed")
         revise(archive, "a41", title="removed after a revision")
         db.execute("DELETE FROM articles WHERE id = 'a41'")
+        revise(archive, "a5", title="withdrawn and revised")  # indexed before, revised, then deleted
+        db.execute("DELETE FROM articles WHERE id = 'a5'")
         # Until the commit, the index holds the entries as they were.
         assert matches(db, "madrid") == 1 and matches(db, "hague") == 0 and matches(db, "ompi") == 1
     assert (matches(db, "madrid"), matches(db, "hague"), matches(db, "second"), matches(db, "first")) == (0, 1, 1, 0)
     assert matches(db, "never") == 0 and matches(db, "design") == 1 and matches(db, "removed") == 0
+    assert matches(db, "withdrawn") == 0
     got = fts_rows(db)
     archive.rebuild_index()
     assert got == fts_rows(db)
