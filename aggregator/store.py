@@ -425,17 +425,18 @@ def index_rows_sql(where: str = "") -> str:
             f"FROM articles {where} ORDER BY fts_rowid")
 
 
-REINDEX_TABLE = "temp.ipnews_stale_entries"  # the index entries a transaction replaces (see reindex_rows_sql)
+REINDEX_TABLE = "ipnews_stale_entries"  # a TEMP table: the index entries a transaction replaces
+STALE_ENTRY = ("fts_rowid", *INDEXED_FROM)  # its columns: what Archive._defer_reindex notes of an entry
 
 
 def reindex_rows_sql() -> str:
     """Replace index entries in one rowid order: the entries as indexed (the rows of
-    REINDEX_TABLE: ``fts_rowid`` and the INDEXED_FROM values they were made from) are deleted
+    REINDEX_TABLE: an entry's rowid and the INDEXED_FROM values it was made from) are deleted
     and the articles whose seq is in the parameter (a JSON array) are indexed, a delete before
     an insert at the same rowid. A NULL command makes FTS5 take the row as an insert."""
     columns = ", ".join(INDEXED_FROM)
     return (f"INSERT INTO articles_fts(articles_fts, rowid, {FTS_INDEXED}) SELECT op, fts_rowid, {fts_values()} "
-            f"FROM (SELECT 'delete' AS op, fts_rowid, {columns} FROM {REINDEX_TABLE} "
+            f"FROM (SELECT 'delete' AS op, fts_rowid, {columns} FROM temp.{REINDEX_TABLE} "
             f"UNION ALL SELECT NULL, fts_rowid, {columns} FROM articles "
             f"WHERE seq IN (SELECT value FROM json_each(?))) ORDER BY fts_rowid, op IS NULL")
 
@@ -614,7 +615,7 @@ class Archive:
         self._ready_index: dict[tuple[str, str | None], str] = {}  # see register_index_function
         self._savepoints = 0
         self._index_later: set[int] | None = None  # articles (seq) to index at commit; None: index now
-        self._index_stale: dict[int, dict[str, Any]] = {}  # seq → its index entry's values, replaced at commit
+        self._index_stale: dict[int, tuple[Any, ...]] = {}  # seq → its index entry (STALE_ENTRY), replaced at commit
         self.on_commit: Callable[[], None] | None = None  # called after each commit (see Checkpointer)
         try:
             if readonly:
@@ -717,7 +718,7 @@ class Archive:
         seq = previous["seq"]
         if self._index_later is None or seq in self._index_later or seq in self._index_stale:
             return
-        self._index_stale[seq] = {c: previous[c] for c in ("fts_rowid", *INDEXED_FROM)}
+        self._index_stale[seq] = tuple(previous[c] for c in STALE_ENTRY)
 
     def _flush_index(self) -> None:
         """Index the articles this transaction inserted or revised, in rowid order (a revised
@@ -729,12 +730,11 @@ class Archive:
         execute = self.db.conn.execute
         if stale:
             # A table, not JSON: SQLite's JSON functions cut a text at a NUL character.
-            columns = ("fts_rowid", *INDEXED_FROM)
-            execute(f"CREATE TEMP TABLE IF NOT EXISTS {REINDEX_TABLE.split('.')[1]} ({', '.join(columns)})")
-            self.db.conn.executemany(f"INSERT INTO {REINDEX_TABLE} VALUES ({', '.join('?' for _ in columns)})",
-                                     [[entry[c] for c in columns] for entry in stale.values()])
+            execute(f"CREATE TEMP TABLE IF NOT EXISTS {REINDEX_TABLE} ({', '.join(STALE_ENTRY)})")
+            self.db.conn.executemany(f"INSERT INTO temp.{REINDEX_TABLE} VALUES ({', '.join(['?'] * len(STALE_ENTRY))})",
+                                     list(stale.values()))
             execute(reindex_rows_sql(), [json.dumps(sorted(later or ()))])
-            execute(f"DELETE FROM {REINDEX_TABLE}")
+            execute(f"DELETE FROM temp.{REINDEX_TABLE}")
         elif later:
             execute(index_rows_sql("WHERE seq IN (SELECT value FROM json_each(?))"), [json.dumps(sorted(later))])
 
