@@ -7,7 +7,11 @@ import sqlite3
 
 import pytest
 
+from aggregator.sources.feed import parse_feed
 from aggregator.store import Archive, register_index_function
+from aggregator.types import Source
+
+from conftest import rss
 
 COLUMNS = ("id, source_id, office, url, url_canonical, title, published, sort_date, language, body, "
            "content_hash, extraction, parser_version, first_seen, last_seen, cluster_id")
@@ -150,3 +154,23 @@ def test_a_failed_transaction_with_revisions_leaves_the_index_as_it_was(archive)
     got = fts_rows(db)
     archive.rebuild_index()
     assert got == fts_rows(db)
+
+
+def test_a_poll_that_revises_an_article_defers_its_index_entry_to_the_commit(tmp_path):
+    url = "https://office.example/news/rss.xml"
+    source = Source(id="wipo", office="WIPO", name="WIPO news", kind="feed", url=url, interval=3600)
+    item = {"guid": "PR-1", "title": "Fee notice", "link": "/news/1.html", "date": "Tue, 04 Aug 2026 10:00:00 GMT",
+            "description": "<p>The madrid fees change in October.</p>"}
+    headers = {"content-type": "application/rss+xml"}
+    with Archive(tmp_path / "a.db") as archive:
+        archive.sync_sources([source])
+        archive.save_source_results(source, parse_feed(rss([item]), headers, source, url), None, None)
+        corrected = parse_feed(rss([{**item, "description": "<p>The hague fees change in October.</p>"}]),
+                               headers, source, url)
+        with archive.group_commit():  # as a poll's writer saves
+            assert archive.save_source_results(source, corrected, None, None).changed == 1
+            assert (matches(archive.db, "madrid"), matches(archive.db, "hague")) == (1, 0)  # not replaced yet
+        assert (matches(archive.db, "madrid"), matches(archive.db, "hague")) == (0, 1)
+        got = fts_rows(archive.db)
+        archive.rebuild_index()
+        assert got == fts_rows(archive.db)
