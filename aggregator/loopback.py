@@ -338,6 +338,13 @@ class LoopbackServer:
 
     # -- statistics ---------------------------------------------------------------
 
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered now (a client may have read a whole response before its
+        handler has left: the count drops a moment later)."""
+        with self._lock:
+            return self._in_flight
+
     def reset_stats(self) -> None:
         with self._lock:
             self.requests = []
@@ -356,10 +363,13 @@ class LoopbackServer:
         with self._lock:
             if add:
                 self._connections.add(conn)
+                # A handler thread stays listed until it has ended, not only until its
+                # connection is done: it still closes the socket after finish(), and stop()
+                # joins every thread it started. Ended ones are dropped here, as new ones come.
+                self._workers = {t for t in self._workers if t.is_alive()}
                 self._workers.add(threading.current_thread())
             else:
                 self._connections.discard(conn)
-                self._workers.discard(threading.current_thread())
 
     def _serve(self, request: _Handler) -> None:
         record = RequestRecord(
