@@ -84,31 +84,33 @@ def _bounds(results: dict, ip_cold: dict | None, ipf_cold: dict | None, ipf_warm
     cores = results["machine"].get("nproc") or 1
     rows = []
 
-    def writer_row(label: str, st: dict | None, needed: float, needed_text: str) -> None:
+    def rate_row(label: str, st: dict | None, needed: float, needed_text: str) -> None:
         if not st or "seconds" not in st or not st.get("threads") or not st["threads"].get("writer"):
             return
         writer_rate = st["entries"] / st["threads"]["writer"]
         cpu_rate = st["entries"] / (st["cpu_seconds"] / cores)
-        rows.append(f"| {label} | {needed_text} | {st['threads']['writer'] / st['entries'] * 1000:.2f} ms "
-                    f"→ ≤ {writer_rate:,.0f}/s | {st['cpu_seconds'] / st['entries'] * 1000:.2f} ms "
-                    f"→ ≤ {cpu_rate:,.0f}/s | {min(writer_rate, cpu_rate) / needed:.2f}× |")
+        rows.append(f"| {label} | {needed_text} | {cores / needed * 1000:.2f} ms per entry | "
+                    f"{st['cpu_seconds'] / st['entries'] * 1000:.2f} ms per entry → ≤ {cpu_rate:,.0f}/s | "
+                    f"{st['threads']['writer'] / st['entries'] * 1000:.2f} ms per entry → ≤ {writer_rate:,.0f}/s | "
+                    f"{min(writer_rate, cpu_rate) / needed:.2f}× |")
 
     if rd_cold and "rate" in rd_cold:
-        writer_row(f"cold poll, {results['args']['sources']} sources", ip_cold, 3 * rd_cold["rate"],
-                   f"3× reader = {3 * rd_cold['rate']:,.0f} entries/s")
-        writer_row("cold poll, feeds only", ipf_cold, 3 * rd_cold["rate"],
-                   f"3× reader = {3 * rd_cold['rate']:,.0f} entries/s")
+        rate_row(f"cold poll, {results['args']['sources']} sources", ip_cold, 3 * rd_cold["rate"],
+                 f"3× reader = {3 * rd_cold['rate']:,.0f} entries/s")
+        rate_row("cold poll, feeds only", ipf_cold, 3 * rd_cold["rate"],
+                 f"3× reader = {3 * rd_cold['rate']:,.0f} entries/s")
     same = results["scale"].get(ingest_key, {})
     small_cold = _poll_stats(same.get("ipnews"), "cold", "seen")
     if raw_rate:
-        writer_row(f"ingest (its {int(ingest_key):,} sources' cold poll: the same work per entry)", small_cold,
-                   0.8 * raw_rate, f"0.8× the FTS5 limit = {0.8 * raw_rate:,.0f} entries/s")
+        rate_row(f"ingest (its {int(ingest_key):,} sources' cold poll: the same work per entry)", small_cold,
+                 0.8 * raw_rate, f"0.8× the FTS5 limit = {0.8 * raw_rate:,.0f} entries/s")
     if ipf_warm and rd_warm and "seconds" in ipf_warm and "seconds" in rd_warm and ipf_warm.get("threads"):
         allowed = 0.3 * rd_warm["seconds"]
-        floor = max(ipf_warm["threads"].get("writer") or 0, ipf_warm["cpu_seconds"] / cores)
-        rows.append(f"| warm poll, feeds only | ≤ 0.3× reader = {allowed:.1f} s | writer "
-                    f"{ipf_warm['threads'].get('writer') or 0:.1f} s of CPU | {ipf_warm['cpu_seconds']:.1f} s of CPU "
-                    f"/ {cores} cores = {ipf_warm['cpu_seconds'] / cores:.1f} s | {allowed / floor:.2f}× |")
+        writer = ipf_warm["threads"].get("writer") or 0
+        floor = max(writer, ipf_warm["cpu_seconds"] / cores)
+        rows.append(f"| warm poll, feeds only | ≤ 0.3× reader = {allowed:.1f} s | {cores * allowed:.1f} s | "
+                    f"{ipf_warm['cpu_seconds']:.1f} s → ≥ {ipf_warm['cpu_seconds'] / cores:.1f} s | "
+                    f"{writer:.1f} s → ≥ {writer:.1f} s | {allowed / floor:.2f}× |")
     out: list[str] = []
     if rows:
         out += [
@@ -116,14 +118,19 @@ def _bounds(results: dict, ip_cold: dict | None, ipf_cold: dict | None, ipf_warm
             "",
             "Worked out from the figures above. The archive writer is one thread (SQLite has one writer), so no "
             "scheduling passes a poll's entries / the writer's CPU seconds; and all the poll's CPU (every process) "
-            f"spread perfectly over the {cores} cores takes at least CPU / {cores} seconds. Last column: the "
-            "tighter bound against the target; below 1× the target needs less work per entry, not more overlap.",
+            f"spread perfectly over the {cores} cores takes at least CPU / {cores} seconds. The CPU a target allows "
+            f"is what {cores} cores give at its rate (or in its time). Last column: the tighter bound against the "
+            "target; below 1× the target needs less work per entry, not more overlap.",
             "",
-            "| | target | writer CPU per entry (bound) | all CPU per entry (bound) | best case / target |",
-            "| --- | --- | --- | --- | --- |",
+            f"| | target | CPU it allows on {cores} cores | CPU used, all processes (bound) | "
+            "CPU of the writer thread (bound) | best case / target |",
+            "| --- | --- | --- | --- | --- | --- |",
             *rows,
             "",
         ]
+        if rd_cold and rd_cold.get("cpu_seconds") and rd_cold.get("entries"):
+            out += [f"For scale: reader's cold poll used {rd_cold['cpu_seconds'] / rd_cold['entries'] * 1000:.2f} ms "
+                    "of CPU per entry (parsing and storing, no search index), in one process.", ""]
         threads = (ip_cold or {}).get("threads")
         if threads:
             out += ["Main process CPU by thread, cold poll of all sources: " + ", ".join(
