@@ -260,7 +260,7 @@ def main() -> None:
     started_process = time.perf_counter()
     from aggregator.config import load_config
     from aggregator.pipeline import run_fetch
-    from aggregator.store import Archive
+    from aggregator.store import CACHE_KIB, Archive
 
     import_seconds = time.perf_counter() - started_process
     threads = ThreadCpu()
@@ -321,6 +321,7 @@ def main() -> None:
         "after": after,
         "peak_rss_bytes": self_rss,
         "rss_before_poll_bytes": rss_before_poll,
+        "write_cache_bytes": CACHE_KIB * 1024,  # the writer's page cache at its fullest
         "peak_rss_children_bytes": child_rss,
         "peak_rss_tree_bytes": tree["peak_kib"] * 1024,
         "peak_pss_tree_bytes": tree["peak_pss_kib"] * 1024,

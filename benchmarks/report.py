@@ -64,6 +64,8 @@ def _poll_stats(block: dict | None, name: str, entries_key: str) -> dict | None:
         if all(p.get("cpu_seconds_threads") for p in polls) else None,
         "workers_cpu": _median([p.get("cpu_seconds_workers") for p in polls]),
         "rss_before": _median([p.get("rss_before_poll_bytes") for p in polls]),
+        # results from before it was recorded: the 32 MiB the cache has had since it was set
+        "write_cache": polls[0].get("write_cache_bytes", 32 << 20),
     }
 
 
@@ -137,13 +139,13 @@ def _bounds(results: dict, ip_cold: dict | None, ipf_cold: dict | None, ipf_warm
                 f"{name.replace('_', ' ')} {sec:.1f} s" for name, sec in threads.items() if sec is not None)
                 + f"; parse workers {ip_cold['workers_cpu'] or 0:.1f} s.", ""]
     if ip_cold and ip_cold.get("rss_before") and ip_cold.get("rss_worker"):
-        from_start = ip_cold["rss_before"] / MB
+        before, cache, worker = ip_cold["rss_before"] / MB, ip_cold["write_cache"] / MB, ip_cold["rss_worker"] / MB
         out += [
-            f"Memory before any work: the main process holds {from_start:,.0f} MB once its code is imported, the "
-            "configuration read and the archive open; the writer's page cache grows to 32 MB; the parse worker "
-            f"peaks at {ip_cold['rss_worker'] / MB:,.0f} MB (its code, language model and caches: it parses one "
-            f"response at a time). That is {from_start + ip_cold['rss_worker'] / MB + 32:,.0f} MB against a target "
-            "of 150 MB for everything, before the responses and articles in flight between fetch and save.",
+            f"Memory before any work: the main process holds {before:,.0f} MB once its code is imported, the "
+            f"configuration read and the archive open; the writer's page cache grows to {cache:,.0f} MB; the parse "
+            f"worker peaks at {worker:,.0f} MB (its code and what its parsers keep between jobs; it parses one "
+            f"response at a time). That is {before + cache + worker:,.0f} MB against a target of 150 MB for "
+            "everything, before the responses and articles in flight between fetch and save.",
             "",
         ]
     return out
