@@ -182,7 +182,8 @@ def render(results: dict) -> str:
         "```sh",
         f".venv/bin/python -m benchmarks.run --sources {args['sources']} --latency {args['latency']} "
         f"--repeat {args['repeat']} --out docs/performance.md"
-        + (" --profile" if args.get("profile") else "") + (f" --scale {args['scale']}" if args.get("scale") else ""),
+        + (" --profile" if args.get("profile") else "") + (f" --scale {args['scale']}" if args.get("scale") else "")
+        + (f" --ingest-max {args['ingest_max']}" if args.get("ingest_max", 10**9) < 10**9 else ""),
         "```",
         "",
         "(`--quick` is a ~30-second smoke run of the same steps; `benchmarks/README.md` explains every step.)",
