@@ -1194,8 +1194,7 @@ class Archive:
             "INSERT INTO article_fingerprints (article_id, version, fingerprint) VALUES (?, ?, ?) "
             "ON CONFLICT(article_id) DO UPDATE SET version = excluded.version, fingerprint = excluded.fingerprint",
             [article_id, FINGERPRINT_VERSION, fp.to_bytes()])
-        keys = candidate_keys(fp)
-        if representative and keys:
+        if representative and (keys := candidate_keys(fp)):
             # One statement for the 16 keys: executemany steps once per row, and the writer gives
             # up the GIL at every step, which in a poll means waiting for the event loop to hand
             # it back (16 waits per new article).
